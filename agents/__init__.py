@@ -1,0 +1,1 @@
+"""Agents that train language-model policies against ExpRL environments (the trainer arrives with its issue)."""

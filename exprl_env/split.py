@@ -1,0 +1,27 @@
+"""A stable train/test split: a problem's side depends only on its id, never on load order or seed."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence, TypeVar
+
+SPLITS = ("train", "test", "all")
+T = TypeVar("T")
+
+
+def in_test_split(problem_id: str, test_fraction: float) -> bool:
+    """True when the id hashes into the test fraction (uniform in [0, 1) by SHA-256)."""
+    digest = hashlib.sha256(problem_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < test_fraction
+
+
+def select_split(problems: Sequence[T], split: str, test_fraction: float = 0.1) -> list[T]:
+    """The problems on one side of the split (``"all"`` keeps every problem), in their given order."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction!r}")
+    if split == "all":
+        return list(problems)
+    want_test = split == "test"
+    return [p for p in problems if in_test_split(p.id, test_fraction) == want_test]

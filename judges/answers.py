@@ -1,0 +1,61 @@
+"""Finding the final answer in a response, and telling whether a reference answer can be checked by machine."""
+
+from __future__ import annotations
+
+import re
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# LaTeX commands and function names that are maths, not prose, when deciding if an answer is prose.
+_MATH_WORDS = {
+    "frac", "dfrac", "tfrac", "sqrt", "cdot", "times", "div", "pm", "mp", "infty", "pi", "sin", "cos", "tan",
+    "cot", "sec", "csc", "log", "ln", "exp", "lim", "sum", "prod", "binom", "choose", "left", "right", "le",
+    "leq", "ge", "geq", "neq", "ne", "text", "mathrm", "mathbf", "emptyset", "cup", "cap", "in", "and", "max",
+    "min", "gcd", "lcm", "mod", "pmod", "bmod", "floor", "ceil", "lfloor", "rfloor", "lceil", "rceil", "circ",
+    "degree", "alpha", "beta", "gamma", "delta", "theta", "lambda", "mu", "sigma", "omega", "phi", "dots",
+    "ldots", "cdots", "boxed", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "det",
+}
+
+
+def boxed_answers(text: str) -> list[str]:
+    """The contents of every ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced, in order.
+
+    An unclosed box is ignored: a response that was cut off has not given that answer.
+    """
+    answers = []
+    for match in _BOXED.finditer(text):
+        depth, start = 1, match.end()
+        for position in range(start, len(text)):
+            char = text[position]
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    answers.append(text[start:position].strip())
+                    break
+    return answers
+
+
+def final_answers(text: str, answer_format: str = "boxed") -> list[str]:
+    """The distinct final answers a response gives (whitespace-insensitive), in order of appearance.
+
+    ``answer_format="boxed"`` reads only ``\\boxed{}``; ``"boxed_or_last_number"`` falls back to the last
+    number in the text when nothing is boxed (useful for tiny models that rarely box).
+    """
+    if answer_format not in ("boxed", "boxed_or_last_number"):
+        raise ValueError(f"answer_format must be 'boxed' or 'boxed_or_last_number', got {answer_format!r}")
+    found = boxed_answers(text)
+    if not found and answer_format == "boxed_or_last_number":
+        numbers = _LAST_NUMBER.findall(text)
+        found = numbers[-1:]
+    distinct: dict[str, str] = {}
+    for answer in found:
+        distinct.setdefault(re.sub(r"\s+", "", answer), answer)
+    return [a for a in distinct.values() if a]
+
+
+def is_prose(answer: str) -> bool:
+    """True when an answer contains words (3+ letters) that are not maths, e.g. "No such values"."""
+    words = re.findall(r"[A-Za-z]{3,}", answer)
+    return any(word.lower() not in _MATH_WORDS for word in words)

@@ -1,0 +1,20 @@
+"""The one thing every judge does: score a batch of items against their hidden references."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+from judges.verdict import JudgeItem, Verdict
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """A judge takes a batch (one call per vector-env step) and returns one verdict per item, in order.
+
+    It must not raise for a bad response or an unavailable backend: it returns unscorable verdicts
+    instead, so one broken item never costs the whole batch.
+    """
+
+    name: str
+
+    def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]: ...

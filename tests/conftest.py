@@ -1,0 +1,72 @@
+"""Shared fixtures: a deterministic scripted judge, user data files, and a canary for leak tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import pytest
+
+from judges import JudgeItem, Status, Verdict, register_judge
+from judges.answers import boxed_answers
+
+CANARY = "CANARY-7f3a9c-REFERENCE-MUST-NOT-LEAK"
+
+
+class ScriptedJudge:
+    """Deterministic, dependency-free judge for environment tests (not a real judge).
+
+    Step k's score is the fraction of the reference's steps whose text appears in steps 1..k; the outcome
+    is that fraction for the whole response; a response containing ``UNSCORABLE`` gets an unscorable
+    verdict. ``calls`` counts score_batch calls, ``batch_sizes`` their sizes.
+    """
+
+    name = "scripted"
+    kinds = ("sparse", "outcome", "process")
+
+    def __init__(self):
+        self.calls = 0
+        self.batch_sizes: list[int] = []
+
+    def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        self.calls += 1
+        self.batch_sizes.append(len(items))
+        return [self._one(item) for item in items]
+
+    def _one(self, item: JudgeItem) -> Verdict:
+        if "UNSCORABLE" in item.response:
+            return Verdict.unscorable(f"scripted: {item.problem.reference.unseal().text}")
+        reference = item.problem.reference.unseal()
+        spans = item.step_spans or ((0, len(item.response)),)
+        scores = []
+        for _, end in spans:
+            prefix = item.response[:end]
+            scores.append(sum(step in prefix for step in reference.steps) / len(reference.steps))
+        answers = boxed_answers(item.response)
+        return Verdict(
+            status=Status.OK, outcome=scores[-1], step_scores=tuple(scores), step_spans=tuple(spans),
+            answer_correct=answers == [reference.answer], reason=f"compared with {reference.text}",
+        )
+
+
+register_judge("scripted", ScriptedJudge)
+
+
+def write_jsonl(path, rows) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def rows():
+    """Three well-formed rows with two-step solutions and numeric answers."""
+    return [
+        {"id": f"p{i}", "question": f"What is {i} + {i}?", "solution": f"Add {i} and {i}.\nThat gives {2 * i}.",
+         "answer": str(2 * i)}
+        for i in range(1, 4)
+    ]
+
+
+@pytest.fixture
+def jsonl_file(tmp_path, rows):
+    return write_jsonl(tmp_path / "mini.jsonl", rows)

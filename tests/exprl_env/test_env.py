@@ -1,0 +1,125 @@
+import math
+
+import gymnasium as gym
+
+from exprl_env.prompt import INSTRUCTION
+
+
+def arith_env(**kwargs):
+    return gym.make("ExpRL-Arith-v0", size=60, split="all", disable_env_checker=True, **kwargs).unwrapped
+
+
+def reference_steps(env):
+    return list(env.problem.reference.unseal().steps), env.problem.reference.unseal().answer
+
+
+def test_same_seed_same_problem_order():
+    def order(seed):
+        env = arith_env()
+        first = env.reset(seed=seed)[1]["problem_id"]
+        return [first] + [env.reset()[1]["problem_id"] for _ in range(9)]
+
+    assert order(7) == order(7)
+    assert order(7) != order(8)
+
+
+def test_reset_observation_is_instruction_plus_question_and_info_has_ids_only():
+    env = arith_env()
+    observation, info = env.reset(options={"index": 3})
+    assert observation == f"{INSTRUCTION}\n\n{env.problems[3].question}"
+    assert set(info) == {"problem_id", "domain", "index", "prompt_chars"}
+    assert info["prompt_chars"] == len(observation)
+
+
+def test_completion_mode_sparse_reward():
+    env = arith_env()
+    env.reset(options={"index": 0})
+    _, answer = reference_steps(env)
+    assert env.step(f"so \\boxed{{{answer}}}")[1:4] == (1.0, True, False)
+    env.reset(options={"index": 0})
+    assert env.step(f"\\boxed{{{int(answer) + 1}}}")[1] == 0.0
+    env.reset(options={"index": 0})
+    assert env.step(f"\\boxed{{{answer}}} or \\boxed{{{int(answer) + 1}}}")[1] == 0.0
+
+
+def test_overlong_response_earns_zero_and_truncates():
+    env = arith_env(max_chars=50)
+    env.reset(options={"index": 0})
+    _, answer = reference_steps(env)
+    _, reward, terminated, truncated, info = env.step("x" * 60 + f"\\boxed{{{answer}}}")
+    assert (reward, terminated, truncated, info["overlong"]) == (0.0, False, True, True)
+
+
+def test_process_rewards_add_up_to_the_final_score_in_step_mode():
+    env = arith_env(reward="process", judge="scripted", step_mode="step", max_steps=8)
+    observation, _ = env.reset(options={"index": 5})
+    steps, answer = reference_steps(env)
+    rewards, scores = [], []
+    for k, step in enumerate(steps + [f"\\boxed{{{answer}}}"]):
+        observation, reward, terminated, truncated, info = env.step(step)
+        rewards.append(reward)
+        scores.append(info["step_scores"][-1])
+        assert observation.endswith(step) and info["step_spans"][-1][1] == len(observation) - info["prompt_chars"] - 2
+        assert terminated == (k == len(steps)) and not truncated
+    assert scores[-1] == 1.0
+    assert math.isclose(sum(rewards), scores[-1])
+    assert [round(r, 6) for r in rewards] == [round(b - a, 6) for a, b in zip([0.0] + scores, scores)]
+
+
+def test_process_reward_in_completion_mode_carries_step_scores_and_spans():
+    env = arith_env(reward="process", judge="scripted")
+    env.reset(options={"index": 2})
+    steps, _ = reference_steps(env)
+    _, reward, _, _, info = env.step("\n\n".join(steps))
+    assert reward == 1.0 and info["step_scores"] == (1.0,) and info["step_spans"] == ((0, len("\n\n".join(steps))),)
+
+
+def test_step_mode_truncates_at_max_steps_and_takes_back_process_credit():
+    env = arith_env(reward="process", judge="scripted", step_mode="step", max_steps=2)
+    env.reset(options={"index": 1})
+    steps, _ = reference_steps(env)
+    _, first, _, _, _ = env.step(steps[0])
+    assert first > 0
+    _, second, terminated, truncated, _ = env.step("still thinking")
+    assert truncated and not terminated and math.isclose(first + second, 0.0)
+
+
+def test_step_mode_sparse_pays_only_at_the_answer():
+    env = arith_env(step_mode="step")
+    env.reset(options={"index": 4})
+    steps, answer = reference_steps(env)
+    assert env.step(steps[0])[1:4] == (0.0, False, False)
+    assert env.step(f"\\boxed{{{answer}}}")[1:4] == (1.0, True, False)
+
+
+def test_step_mode_truncates_at_max_chars():
+    env = arith_env(step_mode="step", max_chars=30)
+    env.reset(options={"index": 0})
+    assert env.step("a" * 20)[3] is False
+    _, reward, terminated, truncated, info = env.step("b" * 20)
+    assert truncated and not terminated and reward == 0.0 and info["overlong"]
+
+
+def test_unscorable_verdict_pays_nan_never_zero():
+    env = arith_env(reward="outcome", judge="scripted")
+    env.reset(options={"index": 0})
+    _, reward, terminated, _, info = env.step("UNSCORABLE")
+    assert math.isnan(reward) and terminated and info["verdict_status"] == "unscorable"
+
+
+def test_judge_instance_and_module_path_are_accepted():
+    from tests.conftest import ScriptedJudge
+
+    judge = ScriptedJudge()
+    env = arith_env(judge=judge, reward="outcome")
+    env.reset(seed=0)
+    env.step("x")
+    assert judge.calls == 1
+    assert arith_env(judge="tests.conftest:ScriptedJudge", reward="outcome").judge.name == "scripted"
+
+
+def test_render_ansi_shows_prompt_and_response():
+    env = arith_env(render_mode="ansi", step_mode="step")
+    env.reset(seed=0)
+    env.step("first step")
+    assert env.render().endswith("first step")

@@ -1,0 +1,63 @@
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from tests.conftest import ScriptedJudge
+
+
+def make(num_envs=4, **kwargs):
+    judge = ScriptedJudge()
+    envs = gym.make_vec("ExpRL-Arith-v0", num_envs=num_envs, size=40, split="all", judge=judge, **kwargs)
+    return envs, judge
+
+
+def test_one_batched_judge_call_per_step():
+    envs, judge = make(num_envs=5, reward="outcome")
+    observations, infos = envs.reset(seed=0)
+    assert len(observations) == 5 and infos["problem_id"].shape == (5,)
+    envs.step(["\\boxed{1}"] * 5)
+    assert judge.calls == 1 and judge.batch_sizes == [5]
+
+
+def test_rewards_match_the_single_env():
+    envs, _ = make(num_envs=3, reward="process")
+    ids = [p.id for p in envs.unwrapped.envs[0].problems[:3]]
+    envs.reset(options={"problem_id": ids})
+    answers = [envs.unwrapped.envs[i].problem.reference.unseal() for i in range(3)]
+    actions = ["\n".join(answers[0].steps), answers[1].steps[0], "nothing"]
+    _, rewards, terminated, _, infos = envs.step(actions)
+    single = gym.make("ExpRL-Arith-v0", size=40, split="all", judge="scripted", reward="process").unwrapped
+    for i, action in enumerate(actions):
+        single.reset(options={"problem_id": ids[i]})
+        assert math.isclose(single.step(action)[1], rewards[i])
+    assert terminated.all() and infos["_step_scores"].all()
+
+
+def test_next_step_autoreset_ignores_the_action():
+    envs, judge = make(num_envs=2, step_mode="step", max_steps=3)
+    envs.reset(seed=1)
+    envs.step(["\\boxed{0}", "thinking"])  # env 0 ends (answered), env 1 goes on
+    calls_before = judge.calls
+    observations, rewards, terminated, truncated, infos = envs.step(["IGNORED", "\\boxed{0}"])
+    assert "IGNORED" not in observations[0] and rewards[0] == 0.0 and not terminated[0] and not truncated[0]
+    assert infos["_index"][0] and not infos["_index"][1]  # env 0 carries its reset info
+    assert terminated[1] and judge.batch_sizes[calls_before:] == [1]
+
+
+def test_reset_mask_and_seed_list():
+    envs, _ = make(num_envs=3)
+    first, _ = envs.reset(seed=[5, 6, 7])
+    again, infos = envs.reset(seed=[5, 6, 99], options={"reset_mask": np.array([False, False, True])})
+    assert again[:2] == first[:2] and not infos["_problem_id"][0] and infos["_problem_id"][2]
+    with pytest.raises(ValueError, match="reset_mask"):
+        envs.reset(options={"reset_mask": [True, True, True]})
+    with pytest.raises(ValueError, match="3 strings"):
+        envs.step(["only one"])
+
+
+def test_seeded_vector_resets_are_reproducible():
+    a, _ = make(num_envs=4)
+    b, _ = make(num_envs=4)
+    assert a.reset(seed=11)[0] == b.reset(seed=11)[0]

@@ -1,0 +1,23 @@
+from judges.answers import boxed_answers, final_answers, is_prose
+
+
+def test_boxed_answers_balance_braces_and_skip_unclosed():
+    text = r"x \boxed{\frac{1}{2}} then \fbox{3} and \boxed{unclosed"
+    assert boxed_answers(text) == [r"\frac{1}{2}", "3"]
+
+
+def test_final_answers_are_distinct_ignoring_whitespace():
+    assert final_answers(r"\boxed{1 + 1} and again \boxed{1+1}") == ["1 + 1"]
+    assert final_answers(r"\boxed{4} or \boxed{5}") == ["4", "5"]
+    assert final_answers(r"\boxed{}") == []
+
+
+def test_last_number_fallback_is_opt_in():
+    assert final_answers("so it is 1,234.5 apples") == []
+    assert final_answers("so it is 1,234.5 apples", "boxed_or_last_number") == ["1,234.5"]
+    assert final_answers(r"12 then \boxed{7}", "boxed_or_last_number") == ["7"]
+
+
+def test_prose_answers_are_recognised():
+    assert is_prose("No such values") and is_prose("999 (i.e., all except for one value)")
+    assert not is_prose(r"\frac{\sqrt{3}}{2}") and not is_prose("2^(m+1)") and not is_prose(r"\infty")
