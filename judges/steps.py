@@ -1,0 +1,78 @@
+"""Splitting a response into reasoning steps, each with its character span in the response.
+
+Process judges score steps, and an agent puts each step's credit on that step's tokens, so a split must
+keep exact positions. The paper splits where a ``###`` markdown header starts a step; small models
+rarely write headers, so ``auto`` falls back to numbered steps, then blank-line paragraphs, then lines.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+Span = tuple[int, int]
+
+_HEADER = re.compile(r"^[ \t]*#{1,6}[ \t]+\S", re.MULTILINE)
+_NUMBERED = re.compile(r"^[ \t]*(?:\*\*)?(?:step[ \t]*\d+\b|\d+[.)][ \t])", re.IGNORECASE | re.MULTILINE)
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def _trimmed(text: str, start: int, end: int) -> Span | None:
+    """The span without surrounding whitespace, or None if nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None
+
+
+def _cut_at(text: str, starts: list[int]) -> list[Span]:
+    """Spans that begin at each start (text before the first start is a step of its own)."""
+    bounds = sorted({0, *starts, len(text)})
+    spans = [_trimmed(text, a, b) for a, b in zip(bounds, bounds[1:])]
+    return [s for s in spans if s]
+
+
+def split_headers(text: str) -> list[Span]:
+    """A new step at every markdown header line (``### Step 1`` ...), the paper's split."""
+    return _cut_at(text, [m.start() for m in _HEADER.finditer(text)])
+
+
+def split_numbered(text: str) -> list[Span]:
+    """A new step at every line starting ``Step N``, ``N.`` or ``N)``."""
+    return _cut_at(text, [m.start() for m in _NUMBERED.finditer(text)])
+
+
+def split_paragraphs(text: str) -> list[Span]:
+    """Steps separated by blank lines."""
+    return _cut_at(text, [m.end() for m in _PARAGRAPH_BREAK.finditer(text)])
+
+
+def split_lines(text: str) -> list[Span]:
+    """Every non-blank line is a step."""
+    return _cut_at(text, [i + 1 for i, char in enumerate(text) if char == "\n"])
+
+
+def split_auto(text: str) -> list[Span]:
+    """The first of headers, numbered steps, paragraphs that finds two or more steps; else lines."""
+    for splitter in (split_headers, split_numbered, split_paragraphs):
+        spans = splitter(text)
+        if len(spans) >= 2:
+            return spans
+    return split_lines(text)
+
+
+SPLITTERS: dict[str, Callable[[str], list[Span]]] = {
+    "auto": split_auto,
+    "headers": split_headers,
+    "numbered": split_numbered,
+    "paragraphs": split_paragraphs,
+    "lines": split_lines,
+}
+
+
+def split_steps(text: str, method: str = "auto") -> list[Span]:
+    """Character spans of the steps of ``text`` by the named method (see :data:`SPLITTERS`)."""
+    if method not in SPLITTERS:
+        raise ValueError(f"step split method must be one of {sorted(SPLITTERS)}, got {method!r}")
+    return SPLITTERS[method](text)
