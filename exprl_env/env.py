@@ -6,7 +6,8 @@ far; the episode terminates at a boxed final answer and truncates at ``max_steps
 
 Rewards (``reward=``): ``"sparse"`` pays 1 for a correct final answer; ``"outcome"`` pays the judge's
 outcome score in [0, 1]; ``"process"`` pays s_k - s_{k-1} per step (s_0 = 0), so an episode's rewards add
-up to its final process score. An over-long response earns 0 in every mode (the paper's rule; in step
+up to its final process score; ``info["step_spans"]`` are character offsets into the response (the
+observation after the prompt and one ``STEP_SEPARATOR``). An over-long response earns 0 in every mode (the paper's rule; in step
 mode the truncating step takes back what earlier steps were paid). A verdict the judge could not
 reach pays NaN and sets ``info["verdict_status"] = "unscorable"``: loud, maskable, never a fake 0.
 
@@ -24,7 +25,7 @@ import gymnasium as gym
 
 from exprl_env.domains import domains, load_problems
 from exprl_env.problem import Problem
-from exprl_env.prompt import build_prompt, join_steps
+from exprl_env.prompt import STEP_SEPARATOR, build_prompt, join_steps
 from exprl_env.spaces import UnicodeText
 from exprl_env.split import select_split
 from judges import Judge, JudgeItem, Verdict, make_judge
@@ -145,13 +146,13 @@ class ExpRLEnv(gym.Env[str, str]):
         if self.step_mode == "completion":
             observation = self.prompt
         else:
-            observation = self.prompt + "\n\n" + join_steps(self.steps)[0]
+            observation = self.prompt + STEP_SEPARATOR + join_steps(self.steps)[0]
         return observation, reward, pending.terminated, pending.truncated, info
 
     def _reward(self, pending: PendingStep, verdict: Verdict | None) -> float:
         if pending.truncated:  # over-long or out of steps without an answer: nothing is kept
-            reward, self._paid_score = -self._paid_score, 0.0
-            return reward + 0.0
+            reward, self._paid_score = 0.0 - self._paid_score, 0.0
+            return reward
         if verdict is None:
             return 0.0
         if not verdict.ok:
@@ -160,7 +161,9 @@ class ExpRLEnv(gym.Env[str, str]):
             return 1.0 if verdict.answer_correct else 0.0
         if self.reward_mode == "outcome":
             return float(verdict.outcome)
-        score = verdict.step_scores[-1] if verdict.step_scores else 0.0
+        if not verdict.step_scores:
+            raise RuntimeError(f"judge {self.judge.name!r} returned an ok process verdict without step scores")
+        score = verdict.step_scores[-1]
         reward, self._paid_score = score - self._paid_score, score
         return reward
 
@@ -192,7 +195,7 @@ class ExpRLEnv(gym.Env[str, str]):
     # --- presentation and pickling -------------------------------------------------------------------
     def render(self) -> str | None:
         if self.render_mode == "ansi":
-            return self.prompt + ("\n\n" + join_steps(self.steps)[0] if self.steps else "")
+            return self.prompt + (STEP_SEPARATOR + join_steps(self.steps)[0] if self.steps else "")
         return None
 
     def __repr__(self) -> str:

@@ -1,6 +1,7 @@
 import math
 
 import gymnasium as gym
+import pytest
 
 from exprl_env.prompt import INSTRUCTION
 
@@ -123,3 +124,18 @@ def test_render_ansi_shows_prompt_and_response():
     env.reset(seed=0)
     env.step("first step")
     assert env.render().endswith("first step")
+
+
+def test_a_process_judge_that_returns_no_step_scores_is_a_loud_error():
+    from judges import Status, Verdict
+
+    class NoSteps:
+        name = "no-steps"
+
+        def score_batch(self, items):
+            return [Verdict(status=Status.OK, outcome=1.0) for _ in items]
+
+    env = arith_env(reward="process", judge=NoSteps())
+    env.reset(seed=0)
+    with pytest.raises(RuntimeError, match="without step scores"):
+        env.step("x")
