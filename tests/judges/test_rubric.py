@@ -1,0 +1,45 @@
+from exprl_env.domains import load_problems
+from exprl_env.problem import Problem, SealedReference
+from judges.rubric import MAX_INTERMEDIATE, build_rule_rubric, cached_rubric, number_value
+
+
+def problem(question, steps, answer, pid="p"):
+    return Problem(pid, "t", question, SealedReference(steps, answer))
+
+
+def test_gsm_rubric_has_the_chain_results_and_the_answer():
+    rubric = build_rule_rubric(load_problems("gsm", size=1, seed=0)[0])
+    assert [(c.value, c.is_answer) for c in rubric.checkpoints] == [("12", False), ("2340", False), ("28080", True)]
+
+
+def test_givens_expressions_and_repeats_are_not_checkpoints():
+    rubric = build_rule_rubric(problem(
+        "Ann has 7 apples and buys 5 more, then 3 more.",
+        ["7 + 5 = 12 apples", "So 12 + 3 = 15.", "Total 7=7 and 2 = 1+1 is fine"], "15"))
+    assert [c.value for c in rubric.intermediate] == ["12"]
+    assert rubric.answer.value == "15"
+
+
+def test_prose_answer_has_no_answer_checkpoint_and_long_chains_are_spread():
+    steps = [f"x_{i} = {100 + i}" for i in range(12)]
+    rubric = build_rule_rubric(problem("Find all x.", steps, "No such values"))
+    assert rubric.answer is None and len(rubric.intermediate) == MAX_INTERMEDIATE
+    assert rubric.intermediate[-1].value == "111"
+
+
+def test_number_value_reads_currency_and_commas():
+    assert number_value("£2,340") == 2340.0 and number_value("-3.5") == -3.5 and number_value("x") is None
+
+
+def test_rubrics_are_cached_per_problem_and_reference():
+    a = problem("Q", ["1 + 1 = 2"], "2", pid="same")
+    b = problem("Q", ["2 + 2 = 4"], "4", pid="same")
+    assert cached_rubric(a) is cached_rubric(a)
+    assert cached_rubric(b).answer.value == "4"
+
+
+def test_every_builtin_domain_gets_rubrics():
+    for name, kwargs in [("gsm", {"size": 100}), ("arith", {"size": 50})]:
+        assert all(build_rule_rubric(p).answer is not None for p in load_problems(name, **kwargs))
+    champ = [build_rule_rubric(p) for p in load_problems("math")]
+    assert sum(bool(r.checkpoints) for r in champ) >= 200
