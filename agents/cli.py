@@ -2,8 +2,10 @@
 
 ``exprl judge-check``: run every problem of a domain through the vector environment twice, once with its
 own reference solution as the response and once with a wrong final answer, and report what the judge
-paid. It is the policy-free smoke test of data, environment and judge together (a reference must earn
-1, a wrong answer 0, and references that cannot be machine-checked are counted as unscorable).
+paid. It is the policy-free smoke test of data, environment and judge together: with the sparse reward a
+reference must earn 1 and a wrong answer 0; with a dense one the reference must earn at least 0.9 and
+the wrong answer less (its steps are right, so it keeps partial credit). References the judge cannot
+check are counted as unscorable, never as 0.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ def judge_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     options = json.loads(args.env_options) if args.env_options else {}
-    envs = gym.make_vec(args.env, num_envs=args.batch, split=args.split, judge=args.judge, **options)
+    envs = gym.make_vec(args.env, num_envs=args.batch, split=args.split, judge=args.judge, reward=args.reward, **options)
     problems = envs.unwrapped.envs[0].problems[: args.limit or None]
-    report = {"env": args.env, "split": args.split, "judge": args.judge, "problems": len(problems)}
+    report = {"env": args.env, "split": args.split, "judge": args.judge, "reward": args.reward, "problems": len(problems)}
     for label, wrong in (("reference", False), ("wrong_answer", True)):
         paid, unscorable, started = [], 0, time.perf_counter()
         responses = _responses(problems, wrong)
@@ -63,7 +65,10 @@ def judge_check(args: argparse.Namespace) -> int:
             "responses_per_s": round(len(problems) / seconds, 1),
         }
     print(json.dumps(report, indent=2))
-    ok = report["reference"]["mean_reward"] in (None, 1.0) and report["wrong_answer"]["mean_reward"] in (None, 0.0)
+    reference, wrong = report["reference"]["mean_reward"], report["wrong_answer"]["mean_reward"]
+    if reference is None:
+        return 1  # nothing could be judged
+    ok = reference == 1.0 and wrong == 0.0 if args.reward == "sparse" else reference >= 0.9 and wrong < reference
     return 0 if ok else 1
 
 
@@ -73,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("judge-check", help="pay each reference and a wrong answer through env and judge")
     check.add_argument("--env", default="ExpRL-GSM-v0", help="registered environment id")
     check.add_argument("--split", default="all", choices=["train", "test", "all"])
-    check.add_argument("--judge", default="answer", help="judge name or module:attr")
+    check.add_argument("--judge", default="reference", help="judge name or module:attr")
+    check.add_argument("--reward", default="process", choices=["sparse", "outcome", "process"])
     check.add_argument("--batch", type=int, default=16, help="vector env size (one judge call per batch)")
     check.add_argument("--limit", type=int, default=0, help="check only the first N problems (0: all)")
     check.add_argument("--env-options", default="", help='extra env kwargs as JSON, e.g. \'{"size": 100}\'')

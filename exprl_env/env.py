@@ -4,7 +4,8 @@
 ``step_mode="step"``: an action is one reasoning step; the observation is the prompt plus the steps so
 far; the episode terminates at a boxed final answer and truncates at ``max_steps`` or ``max_chars``.
 
-Rewards (``reward=``): ``"sparse"`` pays 1 for a correct final answer; ``"outcome"`` pays the judge's
+Rewards (``reward=``, default ``"process"`` with the offline ``reference`` judge: the ExpRL reward):
+``"sparse"`` pays 1 for a correct final answer; ``"outcome"`` pays the judge's
 outcome score in [0, 1]; ``"process"`` pays s_k - s_{k-1} per step (s_0 = 0), so an episode's rewards add
 up to its final process score; ``info["step_spans"]`` are character offsets into the response (the
 observation after the prompt and one ``STEP_SEPARATOR``). An over-long response earns 0 in every mode (the paper's rule; in step
@@ -59,7 +60,7 @@ class ExpRLEnv(gym.Env[str, str]):
         dataset: str | None = None,
         split: str = "train",
         test_fraction: float = 0.1,
-        reward: str = "sparse",
+        reward: str = "process",
         judge: str | Judge | None = None,
         judge_kwargs: dict[str, Any] | None = None,
         step_mode: str = "completion",

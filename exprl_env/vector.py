@@ -17,6 +17,8 @@ from gymnasium.vector.utils import batch_space
 
 from exprl_env.env import ExpRLEnv
 
+NULLABLE_INFO = frozenset({"outcome_score", "step_scores", "step_spans", "first_error_step", "answer_correct"})
+
 
 class ExpRLVectorEnv(VectorEnv):
     """``gymnasium.make_vec("ExpRL-Math-v0", num_envs=N, **env_kwargs)``."""
@@ -79,6 +81,13 @@ class ExpRLVectorEnv(VectorEnv):
             infos = self._add_info(infos, info, i)
         self._autoreset = terminations | truncations
         return tuple(observations), rewards, terminations, truncations, infos
+
+    def _add_info(self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int) -> dict[str, Any]:
+        """Verdict fields may be None for some envs: keep them in object arrays, where gymnasium would pick
+        the first env's dtype and then fail on None (or, for a bool, silently store False)."""
+        for key in NULLABLE_INFO.intersection(env_info):
+            vector_infos.setdefault(key, np.full(self.num_envs, None, dtype=object))
+        return super()._add_info(vector_infos, env_info, env_num)
 
     def render(self) -> tuple[str | None, ...]:
         return tuple(env.render() for env in self.envs)

@@ -14,6 +14,7 @@ from judges.answers import final_answers, is_prose
 from judges.math_check import ANSWER_UNPARSABLE, CRASHED, DIFFERENT, EQUAL, GOLD_UNPARSABLE, shared_pool
 from judges.verdict import JudgeItem, Status, Verdict
 
+REFERENCE_NOT_CHECKABLE = "reference answer is not machine-checkable"
 _WRONG_REASONS = {
     DIFFERENT: "final answer differs from the reference",
     ANSWER_UNPARSABLE: "final answer could not be parsed",
@@ -63,7 +64,7 @@ class AnswerJudge:
     def _verdict(gold: str, found: list[str], gold_status: str, answer_status: str | None) -> Verdict:
         if is_prose(gold) or gold_status != EQUAL:
             why = "prose" if is_prose(gold) else gold_status
-            return Verdict.unscorable(f"reference answer is not machine-checkable ({why})")
+            return Verdict.unscorable(f"{REFERENCE_NOT_CHECKABLE} ({why})")
         if not found:
             return _wrong("no final answer given")
         if len(found) > 1:

@@ -55,7 +55,10 @@ def final_answers(text: str, answer_format: str = "boxed") -> list[str]:
     return [a for a in distinct.values() if a]
 
 
+_VERDICT_WORDS = re.compile(r"^\W*(yes|no|true|false|none|never|always)\b", re.IGNORECASE)
+
+
 def is_prose(answer: str) -> bool:
-    """True when an answer contains words (3+ letters) that are not maths, e.g. "No such values"."""
+    """True for a worded answer: "Yes"/"No"-style, or words (3+ letters) that are not maths ("No such values")."""
     words = re.findall(r"[A-Za-z]{3,}", answer)
-    return any(word.lower() not in _MATH_WORDS for word in words)
+    return bool(_VERDICT_WORDS.match(answer)) or any(word.lower() not in _MATH_WORDS for word in words)

@@ -9,6 +9,7 @@ from judges.protocol import Judge
 
 _FACTORIES: dict[str, Callable[..., Judge] | str] = {
     "answer": "judges.answer_judge:AnswerJudge",
+    "reference": "judges.reference_judge:ReferenceJudge",
 }
 
 

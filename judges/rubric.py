@@ -2,8 +2,9 @@
 
 ExpRL's process judge first extracts 2-6 checkpoints from the reference, then rates each response step
 against them. This module holds the rubric value and the rule-based builder: the results the
-reference's steps establish (the value after the last ``=`` of each equation chain, quantities the
-question already gives excluded, since restating a given is no progress) plus the final answer. An
+reference's steps establish (the value after the last ``=`` of each equation chain; quantities the
+question already gives, and 0 and ±1, are excluded: restating a given or a trivial value is no
+progress) plus the final answer. An
 LLM-based builder produces the same :class:`Rubric`. Rubrics quote the reference, so they are
 judge-side only, like the reference itself.
 """
@@ -16,14 +17,15 @@ import attrs
 
 from exprl_env.problem import Problem
 from judges.answers import is_prose
+from judges.claims import NOT_CONTINUED, NUMBER, to_number
 
 RULE_BUILDER_VERSION = "rule-1"
 MAX_INTERMEDIATE = 5
+TRIVIAL = {0.0, 1.0, -1.0}  # too common in any solution to show progress on this one
 
-_NUMBER = r"-?[£$€]?\s?\d[\d,]*(?:\.\d+)?"
 # A result: a number right after "=", not itself the start of a longer expression ("= 70+99" is not one).
-_RESULT = re.compile(r"=\s*(" + _NUMBER + r")(?!\s*[-+*/^×÷]\s*[\d(])(?![\d.])")
-_ANY_NUMBER = re.compile(_NUMBER)
+_RESULT = re.compile(r"=\s*(" + NUMBER + ")" + NOT_CONTINUED)
+_ANY_NUMBER = re.compile(NUMBER)
 
 
 @attrs.frozen
@@ -56,15 +58,6 @@ class Rubric:
         return tuple(c for c in self.checkpoints if not c.is_answer)
 
 
-def number_value(text: str) -> float | None:
-    """The number a token like ``£2,340`` or ``-3.5`` denotes, or None."""
-    cleaned = re.sub(r"[£$€,\s]", "", text)
-    try:
-        return float(cleaned)
-    except ValueError:
-        return None
-
-
 def _spread(items: list, keep: int) -> list:
     """At most ``keep`` items, evenly spaced, always keeping the last."""
     if len(items) <= keep:
@@ -76,12 +69,12 @@ def _spread(items: list, keep: int) -> list:
 def build_rule_rubric(problem: Problem) -> Rubric:
     """Checkpoints from the reference's equation results and its final answer (see module docstring)."""
     reference = problem.reference.unseal()
-    givens = {number_value(m) for m in _ANY_NUMBER.findall(problem.question)}
-    answer_value = number_value(reference.answer)
+    givens = {to_number(m) for m in _ANY_NUMBER.findall(problem.question)} | TRIVIAL
+    answer_value = to_number(reference.answer)
     seen, intermediate = set(givens) | {answer_value}, []
     for step in reference.steps:
         for match in _RESULT.finditer(step):
-            value = number_value(match.group(1))
+            value = to_number(match.group(1))
             if value is not None and value not in seen:
                 seen.add(value)
                 intermediate.append(Checkpoint(f"establishes {match.group(1).strip()} ({step})", _plain(value)))

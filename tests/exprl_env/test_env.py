@@ -32,8 +32,17 @@ def test_reset_observation_is_instruction_plus_question_and_info_has_ids_only():
     assert info["prompt_chars"] == len(observation)
 
 
-def test_completion_mode_sparse_reward():
+def test_default_is_the_exprl_process_reward_with_the_offline_reference_judge():
     env = arith_env()
+    assert (env.reward_mode, env.judge.name, env.step_mode) == ("process", "reference", "completion")
+    env.reset(options={"index": 0})
+    steps, answer = reference_steps(env)
+    _, reward, _, _, info = env.step("\n\n".join(steps) + f"\n\n\\boxed{{{answer}}}")
+    assert reward == 1.0 and len(info["step_scores"]) == len(steps) + 1 and info["answer_correct"]
+
+
+def test_completion_mode_sparse_reward():
+    env = arith_env(reward="sparse")
     env.reset(options={"index": 0})
     _, answer = reference_steps(env)
     assert env.step(f"so \\boxed{{{answer}}}")[1:4] == (1.0, True, False)
@@ -44,7 +53,7 @@ def test_completion_mode_sparse_reward():
 
 
 def test_overlong_response_earns_zero_and_truncates():
-    env = arith_env(max_chars=50)
+    env = arith_env(max_chars=50)  # even the reference's own answer, once over the limit
     env.reset(options={"index": 0})
     _, answer = reference_steps(env)
     _, reward, terminated, truncated, info = env.step("x" * 60 + f"\\boxed{{{answer}}}")
@@ -86,7 +95,7 @@ def test_step_mode_truncates_at_max_steps_and_takes_back_process_credit():
 
 
 def test_step_mode_sparse_pays_only_at_the_answer():
-    env = arith_env(step_mode="step")
+    env = arith_env(step_mode="step", reward="sparse")
     env.reset(options={"index": 4})
     steps, answer = reference_steps(env)
     assert env.step(steps[0])[1:4] == (0.0, False, False)
@@ -94,7 +103,7 @@ def test_step_mode_sparse_pays_only_at_the_answer():
 
 
 def test_step_mode_truncates_at_max_chars():
-    env = arith_env(step_mode="step", max_chars=30)
+    env = arith_env(step_mode="step", max_chars=30, reward="sparse")
     env.reset(options={"index": 0})
     assert env.step("a" * 20)[3] is False
     _, reward, terminated, truncated, info = env.step("b" * 20)

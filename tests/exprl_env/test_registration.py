@@ -45,8 +45,9 @@ def test_check_env_on_every_registered_id(env_id, step_mode):
 
 
 @pytest.mark.parametrize("env_id", BUILTIN_IDS)
-def test_check_env_with_the_answer_judge(env_id):
-    env = gym.make(env_id, **SMALL.get(env_id, {}))
+@pytest.mark.parametrize("reward", ["sparse", "process"])
+def test_check_env_with_the_shipped_judges(env_id, reward):
+    env = gym.make(env_id, reward=reward, **SMALL.get(env_id, {}))
     check_env(env.unwrapped, skip_render_check=True)
 
 

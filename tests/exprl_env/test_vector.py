@@ -61,3 +61,12 @@ def test_seeded_vector_resets_are_reproducible():
     a, _ = make(num_envs=4)
     b, _ = make(num_envs=4)
     assert a.reset(seed=11)[0] == b.reset(seed=11)[0]
+
+
+def test_verdict_fields_that_are_none_for_some_envs_stay_none():
+    envs = gym.make_vec("ExpRL-GSM-v0", num_envs=2, size=20, split="all", reward="process")
+    envs.reset(seed=0)
+    answer = envs.unwrapped.envs[1].problem.reference.unseal().answer
+    _, _, _, _, infos = envs.step([f"6 * 2 = 13\n\n\\boxed{{{answer}}}", f"\\boxed{{{answer}}}"])
+    assert infos["first_error_step"][0] == 0 and infos["first_error_step"][1] is None
+    assert infos["answer_correct"].dtype == object and infos["answer_correct"][1] is True
