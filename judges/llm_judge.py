@@ -40,6 +40,11 @@ def rating_to_score(rating: int) -> float:
     return (rating - 1) / 4
 
 
+def _unscorable(reason: str, answer: Verdict) -> Verdict:
+    """No reward (masked), but math-verify's answer check still stands, for accuracy metrics."""
+    return attrs.evolve(Verdict.unscorable(f"llm judge: {reason}"), answer_correct=answer.answer_correct)
+
+
 def _squash(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()
 
@@ -123,7 +128,7 @@ class LLMJudge:
                                              items[index].response))
         for index, result in zip(jobs, self._ask(requests, parse_outcome)):
             if isinstance(result, BackendError):
-                verdicts[index] = Verdict.unscorable(f"llm judge: {result.reason}")
+                verdicts[index] = _unscorable(result.reason, answers[index])
                 continue
             verdicts[index] = Verdict(Status.OK, rating_to_score(result), answer_correct=answers[index].answer_correct,
                                       reason=f"outcome rating {result}")
@@ -135,7 +140,7 @@ class LLMJudge:
             item = items[index]
             rubric = rubrics[item.problem.id]
             if isinstance(rubric, BackendError):
-                verdicts[index] = Verdict.unscorable(f"llm judge: checkpoints: {rubric.reason}")
+                verdicts[index] = _unscorable(f"checkpoints: {rubric.reason}", answers[index])
                 continue
             spans = list(item.step_spans or split_steps(item.response, self.split)) or [(0, len(item.response))]
             spans_of[index] = spans
@@ -147,7 +152,7 @@ class LLMJudge:
         parsers = [lambda text, n=n: parse_process(text, n) for _, n in requests]
         for index, result in zip(asked, self._ask([m for m, _ in requests], parsers)):
             if isinstance(result, BackendError):
-                verdicts[index] = Verdict.unscorable(f"llm judge: {result.reason}")
+                verdicts[index] = _unscorable(result.reason, answers[index])
                 continue
             scores = tuple(rating_to_score(r) for r in result)
             first_error = next((k for k, r in enumerate(result) if r == 1), None)

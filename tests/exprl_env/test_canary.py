@@ -37,6 +37,9 @@ CONFIGS = [
     ("canary-gsm", {"reward": "process", "judge": "scripted", "step_mode": "step", "max_steps": 4}),
     ("canary-answers", {"reward": "sparse"}),  # prose reference: unscorable, whose reason must not leak
     ("canary-answers", {"reward": "outcome", "judge": "scripted"}),
+    ("canary-gsm", {}),  # the default: process reward, offline reference judge
+    ("canary-gsm", {"step_mode": "step", "max_steps": 4}),
+    ("canary-answers", {"reward": "outcome", "judge": "reference"}),
 ]
 ACTIONS = ["Let me think.", "First compute the total.", "UNSCORABLE", "So the answer is \\boxed{12}."]
 
