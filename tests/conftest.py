@@ -52,6 +52,33 @@ class ScriptedJudge:
 register_judge("scripted", ScriptedJudge)
 
 
+class VowelJudge:
+    """Deterministic judge whose reward varies on any text, even a random model's (for agent tests only).
+
+    s_k is the share of vowels among the letters of steps 1..k; the outcome is s_K.
+    """
+
+    name = "vowels"
+    kinds = ("sparse", "outcome", "process")
+
+    def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        from judges.steps import split_steps
+
+        verdicts = []
+        for item in items:
+            spans = tuple(item.step_spans or split_steps(item.response, "lines") or [(0, len(item.response))])
+            scores = []
+            for _, end in spans:
+                letters = [c for c in item.response[:end].lower() if c.isalpha()]
+                scores.append(sum(c in "aeiou" for c in letters) / max(1, len(letters)))
+            verdicts.append(Verdict(status=Status.OK, outcome=scores[-1], step_scores=tuple(scores),
+                                    step_spans=spans, answer_correct=False))
+        return verdicts
+
+
+register_judge("vowels", VowelJudge)
+
+
 def write_jsonl(path, rows) -> str:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return str(path)

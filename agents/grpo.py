@@ -1,0 +1,123 @@
+"""GRPO for ExpRL, one on-policy update per batch.
+
+Outcome and sparse rewards: each rollout's reward is normalised within its group (mean, and std unless
+``scale_by_std=False``) and every token of the rollout gets that advantage. Process rewards: the paper's
+step advantages are used directly, with no group normalisation: with ``process_norm="delta"``
+(DeltaNorm) every token of step k gets s_k - s_{k-1}; ``"end"`` and ``"group"`` are its ablations.
+Rollouts the judge could not score are left out of the loss entirely. The loss is the asymmetric-clip
+surrogate (0.2 / 0.28) averaged over all tokens of the batch, plus ``kl_coef`` times the low-variance KL
+estimate to the frozen starting policy. With one update per batch the sampling policy is the current
+policy, so the old log-probs are the new ones detached: no second forward pass is needed.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import attrs
+import torch
+
+from agents import objectives as ob
+from agents.batch import Batch
+from agents.optim import guarded_step
+from agents.policy import Policy
+
+
+@attrs.frozen
+class GRPOConfig:
+    lr: float = 1e-6
+    """AdamW learning rate (the paper's)."""
+    clip_low: float = 0.2
+    """Lower ratio clip: 1 - clip_low."""
+    clip_high: float = 0.28
+    """Upper ratio clip: 1 + clip_high (asymmetric, as in the paper)."""
+    kl_coef: float = 0.001
+    """Weight of the KL to the starting policy; 0 turns it off and frees the reference copy."""
+    process_norm: str = attrs.field(default="delta", validator=attrs.validators.in_(ob.PROCESS_NORMS))
+    """Process advantage: delta (DeltaNorm), end (EndNorm) or group (GroupNorm)."""
+    scale_by_std: bool = True
+    """Divide outcome advantages by the group's std (GRPO); False only centres them."""
+    micro_batch: int = 8
+    """Rollouts per forward/backward pass (gradient accumulation over the batch)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+
+
+class GRPO:
+    name = "grpo"
+    needs_reference = False
+
+    def __init__(self, policy: Policy, config: GRPOConfig = GRPOConfig()):
+        self.policy, self.config = policy, config
+        self.params = [p for p in policy.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.reference = None
+        if config.kl_coef > 0:
+            frozen = copy.deepcopy(policy.model).eval().requires_grad_(False)
+            self.reference = Policy(frozen, policy.tokenizer, policy.name)
+
+    def token_advantages(self, batch: Batch) -> torch.Tensor:
+        """[B, longest response] advantage of every response token (0 for masked rollouts)."""
+        longest = max(len(s.response_ids) for s in batch.samples)
+        advantages = torch.zeros(len(batch), longest)
+        valid = ob.scorable(batch.rewards).bool()
+        if batch.reward_kind != "process":
+            if self.config.scale_by_std:
+                per_rollout = ob.group_advantages(batch.rewards, batch.groups)
+            else:
+                per_rollout = ob.centered_advantages(batch.rewards, batch.groups)
+            for i, sample in enumerate(batch.samples):
+                if valid[i]:
+                    advantages[i, : len(sample.response_ids)] = per_rollout[i]
+            return advantages
+        finals = torch.tensor([s[-1] if s else 0.0 for s in batch.step_scores])
+        for i, sample in enumerate(batch.samples):
+            if not valid[i]:
+                continue
+            members = (batch.groups == batch.groups[i]) & valid
+            scores = batch.step_scores[i] or (0.0,)
+            steps = self.policy.step_of_token(sample.response_ids, batch.step_spans[i])
+            advantages[i, : len(steps)] = ob.process_token_advantages(
+                scores, steps, self.config.process_norm, float(finals[members].mean()))
+        return advantages
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        advantages = self.token_advantages(batch)
+        rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
+        total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
+        chunks = [rows[k : k + self.config.micro_batch] for k in range(0, len(rows), self.config.micro_batch)]
+        tracked = {"clip_fraction": 0.0, "kl": 0.0}
+
+        def micro_loss(chunk):
+            def compute():
+                prompts = [batch.samples[i].prompt_ids for i in chunk]
+                responses = [batch.samples[i].response_ids for i in chunk]
+                logp, mask = self.policy.token_logprobs(prompts, responses, batch.temperature)
+                share = mask.sum() / max(total_tokens, 1)
+                adv = advantages[chunk][:, : logp.shape[1]]
+                loss, clipped = ob.clipped_policy_loss(logp, logp.detach(), adv, mask,
+                                                       self.config.clip_low, self.config.clip_high)
+                tracked["clip_fraction"] += float(clipped * share)
+                if self.reference is not None:
+                    with torch.no_grad():
+                        ref_logp, _ = self.reference.token_logprobs(prompts, responses, batch.temperature)
+                    kl = ob.masked_mean(ob.kl_low_variance(logp, ref_logp), mask)
+                    tracked["kl"] += float(kl.detach() * share)
+                    loss = loss + self.config.kl_coef * kl
+                return loss * share
+            return compute
+
+        report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
+                              self.config.max_grad_norm)
+        valid_adv = advantages[rows] if rows else torch.zeros(1)
+        return {"loss": report.loss, "grad_norm": report.grad_norm, "applied": float(report.applied),
+                "skipped_non_finite": float("non-finite" in report.skipped_reason),
+                "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
+
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])

@@ -1,0 +1,55 @@
+"""One guarded optimizer step, shared by every agent: accumulate micro-batches, clip, skip what is not finite.
+
+A non-finite loss (from any micro-batch) or gradient norm skips the whole step: gradients are dropped,
+parameters and optimizer state stay as they were, and the report says why, so the trainer counts it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+import attrs
+import torch
+
+
+@attrs.frozen
+class StepReport:
+    applied: bool
+    """Whether the optimizer stepped."""
+    loss: float
+    """Sum of the micro-batch losses (NaN if one was not finite)."""
+    grad_norm: float
+    """Gradient norm before clipping (NaN when skipped before it was computed)."""
+    skipped_reason: str = ""
+
+
+def guarded_step(
+    params: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    micro_losses: Iterable[Callable[[], torch.Tensor]],
+    max_grad_norm: float,
+) -> StepReport:
+    """Backward each micro-batch loss (already scaled to its share), then clip and step, or skip."""
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for compute in micro_losses:
+        loss = compute()
+        if not torch.isfinite(loss):
+            optimizer.zero_grad(set_to_none=True)
+            return StepReport(False, math.nan, math.nan, "non-finite loss")
+        if loss.requires_grad:
+            loss.backward()
+        total += float(loss.detach())
+    if all(p.grad is None for p in params):
+        return StepReport(False, total, 0.0, "no gradient (every rollout masked)")
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+    if not math.isfinite(grad_norm):
+        optimizer.zero_grad(set_to_none=True)
+        return StepReport(False, total, grad_norm, "non-finite gradient")
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepReport(True, total, grad_norm)
