@@ -1,5 +1,7 @@
-"""The ``exprl`` command line.
+"""The ``exprl`` command line: train, eval, judge-check.
 
+``exprl train``: an agent trains a policy against an environment (flags come from TrainConfig and the
+agent's config). ``exprl eval``: pass@1 and pass@k on the held-out split with the sparse answer check.
 ``exprl judge-check``: run every problem of a domain through the vector environment twice, once with its
 own reference solution as the response and once with a wrong final answer, and report what the judge
 paid. It is the policy-free smoke test of data, environment and judge together: with the sparse reward a
@@ -72,9 +74,76 @@ def judge_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def train(args: argparse.Namespace) -> int:
+    from agents.config_cli import config_from_args
+    from agents.registry import agent_classes
+    from agents.trainer import TrainConfig, Trainer
+
+    config = config_from_args(TrainConfig, args)
+    agent_config = config_from_args(agent_classes(config.agent)[1], args)
+    records = Trainer(config, agent_config).train(resume=not args.fresh)
+    print(json.dumps(_summary(records, config.output_dir), indent=2))
+    return 0
+
+
+def _summary(records: list[dict], folder: str) -> dict:
+    """First and last fifth of the run, averaged: what the run did to the judged reward and accuracy."""
+    if not records:
+        return {"output_dir": folder, "steps": 0}
+    fifth = max(1, len(records) // 5)
+    mean = lambda rows, key: round(sum(r[key] for r in rows) / len(rows), 4)  # noqa: E731
+    return {"output_dir": folder, "steps": records[-1]["step"],
+            "reward_first_fifth": mean(records[:fifth], "reward_mean"),
+            "reward_last_fifth": mean(records[-fifth:], "reward_mean"),
+            "accuracy_first_fifth": mean(records[:fifth], "answer_accuracy"),
+            "accuracy_last_fifth": mean(records[-fifth:], "answer_accuracy"),
+            "seconds_per_step": mean(records, "seconds_step"),
+            "metrics": f"{folder}/metrics.jsonl", "plot": f"{folder}/plot.png"}
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from agents.evaluate import evaluate
+    from agents.policy import Policy, SamplingConfig
+
+    policy = Policy.from_pretrained(args.model)
+    if args.checkpoint:
+        from safetensors.torch import load_model
+
+        load_model(policy.model, f"{args.checkpoint}/model.safetensors")
+    sampling = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+    report = evaluate(policy, args.env, args.env_options, args.split, args.samples, limit=args.limit,
+                      sampling=sampling)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
+    from agents.config_cli import add_config_flags
+    from agents.registry import agent_classes, agent_names
+    from agents.trainer import TrainConfig
+
     parser = argparse.ArgumentParser(prog="exprl", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    training = commands.add_parser("train", help="train a policy with an agent against an ExpRL environment",
+                                   description=f"Agents: {', '.join(agent_names())}. Flags below: the run, "
+                                               f"then the {agent} agent's settings (pick --agent to see others').")
+    add_config_flags(training, TrainConfig, "run")
+    add_config_flags(training, agent_classes(agent)[1], f"{agent} agent")
+    training.add_argument("--fresh", action="store_true", help="ignore checkpoints already in --output-dir")
+    training.set_defaults(run=train)
+
+    evaluation = commands.add_parser("eval", help="pass@1 and pass@k with the sparse answer check")
+    evaluation.add_argument("--model", default="smollm2-135m-instruct", help="base model (folder, id or alias)")
+    evaluation.add_argument("--checkpoint", default="", help="a trainer checkpoint folder to load weights from")
+    evaluation.add_argument("--env", default="ExpRL-Arith-v0")
+    evaluation.add_argument("--env-options", default="", help="extra env kwargs as JSON")
+    evaluation.add_argument("--split", default="test", choices=["train", "test", "all"])
+    evaluation.add_argument("--samples", type=int, default=8, help="responses per problem (pass@k for k <= this)")
+    evaluation.add_argument("--limit", type=int, default=0, help="first N problems only (0: all)")
+    evaluation.add_argument("--temperature", type=float, default=0.8)
+    evaluation.add_argument("--max-new-tokens", type=int, default=128)
+    evaluation.set_defaults(run=evaluate_command)
+
     check = commands.add_parser("judge-check", help="pay each reference and a wrong answer through env and judge")
     check.add_argument("--env", default="ExpRL-GSM-v0", help="registered environment id")
     check.add_argument("--split", default="all", choices=["train", "test", "all"])
@@ -87,8 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _agent_in(argv: Sequence[str]) -> str:
+    """The --agent value, if any, so that agent's config flags can be offered."""
+    for i, token in enumerate(argv):
+        if token == "--agent" and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith("--agent="):
+            return token.split("=", 1)[1]
+    return "grpo"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_agent_in(argv)).parse_args(argv)
     return args.run(args)
 
 

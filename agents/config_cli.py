@@ -1,0 +1,51 @@
+"""Command-line flags generated from frozen attrs configs: one flag per field, its docstring as help.
+
+Field docstrings are the string literals written under each field in the class body (read from the
+source with ``ast``), so the CLI and the code document a setting in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import textwrap
+from typing import Any
+
+import attrs
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each annotated field of a class, by field name."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for field, following in zip(body, body[1:]):
+        if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)):
+            docs[field.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, group_title: str) -> None:
+    """``--field-name`` for every field of an attrs class, typed by its default."""
+    group = parser.add_argument_group(group_title)
+    docs = field_docs(cls)
+    for field in attrs.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        help_text = f"{docs.get(field.name, '')} (default: {default})"
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
+                               help=help_text)
+        else:
+            group.add_argument(flag, dest=field.name, type=type(default), default=default, help=help_text)
+
+
+def config_from_args(cls: type, args: argparse.Namespace) -> Any:
+    """An instance of the config class from the parsed flags."""
+    return cls(**{field.name: getattr(args, field.name) for field in attrs.fields(cls)})
