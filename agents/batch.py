@@ -31,6 +31,8 @@ class Batch:
     step_spans: tuple[tuple[tuple[int, int], ...] | None, ...]
     """Per rollout, each judged step's character span in the response text."""
     problem_ids: tuple[str, ...]
+    prompts: tuple[str, ...] = ()
+    """The observation (prompt text) of each rollout: public, what the policy was shown."""
     temperature: float = 1.0
     """The sampling temperature: log-probs for the loss are taken from the same tempered distribution."""
 
@@ -45,8 +47,8 @@ def _column(infos: dict, key: str, n: int) -> list:
     return [values[i] if present is None or present[i] else None for i in range(n)]
 
 
-def batch_from_step(samples: Sequence[Sample], rewards: np.ndarray, infos: dict, group_size: int,
-                    reward_kind: str, temperature: float) -> Batch:
+def batch_from_step(samples: Sequence[Sample], prompts: Sequence[str], rewards: np.ndarray, infos: dict,
+                    group_size: int, reward_kind: str, temperature: float) -> Batch:
     """The batch for one vector-env step whose envs were reset group by group (``group_size`` each)."""
     n = len(samples)
     scores = [tuple(s) if s is not None else None for s in _column(infos, "step_scores", n)]
@@ -59,5 +61,6 @@ def batch_from_step(samples: Sequence[Sample], rewards: np.ndarray, infos: dict,
         step_scores=tuple(scores),
         step_spans=tuple(spans),
         problem_ids=tuple(_column(infos, "problem_id", n)),
+        prompts=tuple(prompts),
         temperature=temperature,
     )

@@ -90,18 +90,28 @@ class Policy:
         return samples
 
     def token_logprobs(
-        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0
+        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log p(response token | prefix) as [batch, longest response], and its 0/1 mask.
 
         Right-padded prompt+response in one forward pass; gradients flow unless called under no_grad.
         """
+        logp, mask, _ = self.forward_responses(prompt_ids, response_ids, temperature)
+        return logp, mask
+
+    def forward_responses(
+        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0,
+        hidden: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Like :meth:`token_logprobs`, plus (if ``hidden``) the last hidden state at the position that
+        predicts each response token, [batch, longest response, width]: the input of a value head."""
         rows = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids)]
         width = max(len(r) for r in rows)
         pad = self.tokenizer.pad_token_id
         input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
         attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
-        logits = self.model(input_ids=input_ids, attention_mask=attention).logits[:, :-1].float()
+        output = self.model(input_ids=input_ids, attention_mask=attention, output_hidden_states=hidden)
+        logits = output.logits[:, :-1].float()
         if temperature > 0 and temperature != 1.0:
             logits = logits / temperature
         targets = input_ids[:, 1:]
@@ -109,13 +119,19 @@ class Policy:
         longest = max(len(r) for r in response_ids)
         out = torch.zeros(len(rows), longest, device=self.device)
         mask = torch.zeros(len(rows), longest, device=self.device)
+        states = None
+        if hidden:
+            last = output.hidden_states[-1]
+            states = torch.zeros(len(rows), longest, last.shape[-1], device=self.device)
         index = torch.arange(longest, device=self.device)
         for i, (prompt, response) in enumerate(zip(prompt_ids, response_ids)):
             n = len(response)
             if n:
                 out[i, :n] = picked[i, len(prompt) - 1 : len(prompt) - 1 + n]
                 mask[i] = (index < n).float()
-        return out, mask
+                if states is not None:
+                    states[i, :n] = last[i, len(prompt) - 1 : len(prompt) - 1 + n]
+        return out, mask, states
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
         """For each response token, the index of the judged step its text starts in (0 before the first step)."""

@@ -7,6 +7,10 @@ from typing import Any
 
 _AGENTS = {
     "grpo": ("agents.grpo", "GRPO", "GRPOConfig"),
+    "ppo": ("agents.ppo", "PPO", "PPOConfig"),
+    "reinforce": ("agents.reinforce", "Reinforce", "ReinforceConfig"),
+    "sft": ("agents.sft", "SFT", "SFTConfig"),
+    "self_distill": ("agents.self_distill", "SelfDistill", "SelfDistillConfig"),
 }
 
 

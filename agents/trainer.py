@@ -24,6 +24,7 @@ import torch
 
 from agents.batch import Batch, batch_from_step
 from agents.policy import Policy, SamplingConfig
+from agents.privileged import references_for
 from agents.registry import make_agent
 
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
@@ -40,7 +41,7 @@ class TrainConfig:
     judge: str = "reference"
     """Judge name or module:attr."""
     agent: str = "grpo"
-    """grpo (more agents: see `exprl train --help`)."""
+    """grpo, ppo, reinforce, sft or self_distill."""
     model: str = "smollm2-135m-instruct"
     """Policy: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
     steps: int = 30
@@ -118,7 +119,8 @@ class Trainer:
         options = json.loads(config.env_options) if config.env_options else {}
         self.envs = gym.make_vec(config.env, num_envs=config.prompts_per_step * config.group_size, split="train",
                                  reward=config.reward, judge=config.judge, **options)
-        self.problem_ids = [p.id for p in self.envs.unwrapped.envs[0].problems]
+        self.problems = self.envs.unwrapped.envs[0].problems
+        self.problem_ids = [p.id for p in self.problems]
         self.policy = Policy.from_pretrained(config.model, device=config.device)
         self.agent = make_agent(config.agent, self.policy, agent_config)
         self.sampling = SamplingConfig(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
@@ -144,9 +146,12 @@ class Trainer:
         sampled = time.perf_counter()
         _, rewards, _, _, infos = self.envs.step([s.text for s in samples])
         judged = time.perf_counter()
-        batch = batch_from_step(samples, rewards, infos, self.config.group_size, self.config.reward,
+        batch = batch_from_step(samples, observations, rewards, infos, self.config.group_size, self.config.reward,
                                 self.config.temperature)
-        agent_metrics = self.agent.update(batch)
+        if self.agent.needs_reference:  # the SFT and self-distillation baselines only (agents/privileged.py)
+            agent_metrics = self.agent.update(batch, references_for(self.problems, batch.problem_ids))
+        else:
+            agent_metrics = self.agent.update(batch)
         self.step += 1
         done = time.perf_counter()
         return {"step": self.step, **self._rollout_metrics(batch, infos), **agent_metrics,

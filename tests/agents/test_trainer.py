@@ -22,9 +22,19 @@ def params(policy):
     return torch.cat([p.detach().flatten() for p in policy.model.parameters()]).clone()
 
 
-@pytest.mark.parametrize("reward", ["outcome", "process"])
-def test_grpo_two_updates_change_parameters_with_finite_losses(tmp_path, reward):
-    trainer = Trainer(config(tmp_path, steps=2, reward=reward), agent_config=None)
+AGENTS = ["grpo", "ppo", "reinforce", "sft", "self_distill"]
+
+
+RUNS = [(a, r) for a in ("grpo", "ppo", "reinforce") for r in ("outcome", "process")] + [
+    ("sft", "process"), ("self_distill", "process")]  # the judge's reward does not enter these two baselines
+
+
+@pytest.mark.parametrize("agent, reward", RUNS)
+def test_every_agent_two_updates_change_parameters_with_finite_losses(tmp_path, agent, reward):
+    from agents.registry import agent_classes
+
+    agent_config = agent_classes(agent)[1](lr=1e-3)  # large enough to move a tiny random model in two steps
+    trainer = Trainer(config(tmp_path, steps=2, reward=reward, agent=agent), agent_config=agent_config)
     before = params(trainer.policy)
     records = trainer.train()
     assert [r["step"] for r in records] == [1, 2]
@@ -35,18 +45,19 @@ def test_grpo_two_updates_change_parameters_with_finite_losses(tmp_path, reward)
     assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-def test_resuming_from_step_one_reproduces_the_uninterrupted_step_two(tmp_path):
-    straight = Trainer(config(tmp_path / "a", steps=2, save_every=1)).train()
-    Trainer(config(tmp_path / "b", steps=1, save_every=1)).train()
-    resumed = Trainer(config(tmp_path / "b", steps=2, save_every=1)).train()
+@pytest.mark.parametrize("agent", ["grpo", "ppo"])
+def test_resuming_from_step_one_reproduces_the_uninterrupted_step_two(tmp_path, agent):
+    straight = Trainer(config(tmp_path / "a", steps=2, save_every=1, agent=agent)).train()
+    Trainer(config(tmp_path / "b", steps=1, save_every=1, agent=agent)).train()
+    resumed = Trainer(config(tmp_path / "b", steps=2, save_every=1, agent=agent)).train()
     assert [r["step"] for r in resumed] == [1, 2]
 
     def comparable(record):
         return {k: v for k, v in record.items() if k not in TIMING_KEYS}
 
     assert comparable(resumed[1]) == comparable(straight[1])
-    a = Trainer(config(tmp_path / "a", steps=2))
-    b = Trainer(config(tmp_path / "b", steps=2))
+    a = Trainer(config(tmp_path / "a", steps=2, agent=agent))
+    b = Trainer(config(tmp_path / "b", steps=2, agent=agent))
     a.load_checkpoint(a.latest_checkpoint())
     b.load_checkpoint(b.latest_checkpoint())
     assert torch.equal(params(a.policy), params(b.policy))
@@ -64,9 +75,34 @@ def test_checkpoint_holds_no_reference_text(tmp_path):
             assert step.encode() not in blob
 
 
+def test_only_the_two_baselines_receive_references():
+    import inspect
+
+    from agents.registry import agent_classes
+
+    for name in AGENTS:
+        agent_class = agent_classes(name)[0]
+        parameters = list(inspect.signature(agent_class.update).parameters)
+        if name in ("sft", "self_distill"):
+            assert agent_class.needs_reference and parameters == ["self", "batch", "references"]
+        else:
+            assert not agent_class.needs_reference and parameters == ["self", "batch"]
+    assert not {"reference", "references", "problems"} & {f.name for f in __import__("attrs").fields(Batch)}
+
+
 def test_unknown_agent_is_named():
-    with pytest.raises(ValueError, match=r"unknown agent 'dqn'; agents: \['grpo'"):
+    with pytest.raises(ValueError, match=r"unknown agent 'dqn'; agents: \['grpo', 'ppo', 'reinforce', 'self_distill', 'sft'\]"):
         make_agent("dqn", policy=None)
+
+
+def test_swapping_the_agent_is_one_flag(tmp_path, capsys):
+    from agents.cli import main
+
+    for agent in ("reinforce", "ppo"):
+        assert main(["train", "--agent", agent, "--model", "tiny-random", "--env-options", '{"size": 50}',
+                     "--judge", "vowels", "--steps", "1", "--prompts-per-step", "1", "--group-size", "2",
+                     "--max-new-tokens", "8", "--output-dir", str(tmp_path / agent)]) == 0
+        assert json.loads((tmp_path / agent / "metrics.jsonl").read_text().splitlines()[0])["step"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +116,7 @@ def sampled_batch(policy, rewards, reward_kind="outcome", n=4):
     spans = tuple(((0, len(s.text)),) for s in samples)
     scores = tuple((float(r),) if r == r else None for r in rewards)
     return Batch(tuple(samples), torch.tensor(rewards), torch.zeros(n, dtype=torch.long), reward_kind,
-                 scores, spans, tuple(f"p{i}" for i in range(n)), 0.8)
+                 scores, spans, tuple(f"p{i}" for i in range(n)), temperature=0.8)
 
 
 def test_a_nan_in_the_loss_is_skipped_and_counted(tiny):
@@ -112,7 +148,7 @@ def test_unscorable_rollouts_contribute_no_gradient(tiny):
     keep = [0, 2, 3]
     without = Batch(tuple(batch.samples[i] for i in keep), batch.rewards[keep], batch.groups[keep], "outcome",
                     tuple(batch.step_scores[i] for i in keep), tuple(batch.step_spans[i] for i in keep),
-                    tuple(batch.problem_ids[i] for i in keep), 0.8)
+                    tuple(batch.problem_ids[i] for i in keep), temperature=0.8)
     grads_without = _grads(agent, without)
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads_with, grads_without))
 
