@@ -32,12 +32,10 @@ def _perturbed(answer: str) -> str:
 
 
 def _responses(problems, wrong: bool) -> list[str]:
-    responses = []
-    for problem in problems:
-        reference = problem.reference.unseal()  # privileged: this tool evaluates the judge, not a policy
-        answer = _perturbed(reference.answer) if wrong else reference.answer
-        responses.append("\n\n".join(reference.steps) + f"\n\nThe final answer is \\boxed{{{answer}}}.")
-    return responses
+    from agents.privileged import reference_response  # this tool evaluates the judge, not a policy
+
+    references = [problem.reference.unseal() for problem in problems]
+    return [reference_response(r, _perturbed(r.answer) if wrong else None) for r in references]
 
 
 def judge_check(args: argparse.Namespace) -> int:
@@ -112,7 +110,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         load_model(policy.model, f"{args.checkpoint}/model.safetensors")
     sampling = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
     report = evaluate(policy, args.env, args.env_options, args.split, args.samples, limit=args.limit,
-                      sampling=sampling)
+                      sampling=sampling, seed=args.seed)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -136,12 +134,13 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     evaluation.add_argument("--model", default="smollm2-135m-instruct", help="base model (folder, id or alias)")
     evaluation.add_argument("--checkpoint", default="", help="a trainer checkpoint folder to load weights from")
     evaluation.add_argument("--env", default="ExpRL-Arith-v0")
-    evaluation.add_argument("--env-options", default="", help="extra env kwargs as JSON")
+    evaluation.add_argument("--env-options", default='{"n_ops": 1, "max_operand": 9}', help="extra env kwargs as JSON")
     evaluation.add_argument("--split", default="test", choices=["train", "test", "all"])
     evaluation.add_argument("--samples", type=int, default=8, help="responses per problem (pass@k for k <= this)")
     evaluation.add_argument("--limit", type=int, default=0, help="first N problems only (0: all)")
     evaluation.add_argument("--temperature", type=float, default=0.8)
-    evaluation.add_argument("--max-new-tokens", type=int, default=128)
+    evaluation.add_argument("--max-new-tokens", type=int, default=96)
+    evaluation.add_argument("--seed", type=int, default=0, help="seeds the sampling")
     evaluation.set_defaults(run=evaluate_command)
 
     check = commands.add_parser("judge-check", help="pay each reference and a wrong answer through env and judge")

@@ -19,9 +19,11 @@ def references_for(problems: Sequence[Problem], problem_ids: Sequence[str]) -> l
     return [by_id[pid].reference.unseal() for pid in problem_ids]
 
 
-def reference_response(reference: Reference) -> str:
-    """A reference written the way the policy is asked to answer: steps, then the boxed final answer."""
-    return "\n\n".join(reference.steps) + f"\n\nThe final answer is \\boxed{{{reference.answer}}}."
+def reference_response(reference: Reference, answer: str | None = None) -> str:
+    """A reference written the way the policy is asked to answer: steps, then the boxed final answer
+    (``answer`` replaces the reference's, e.g. to build a wrong-answer variant)."""
+    final = reference.answer if answer is None else answer
+    return "\n\n".join(reference.steps) + f"\n\nThe final answer is \\boxed{{{final}}}."
 
 
 TEACHER_CONTEXT = (

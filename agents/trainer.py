@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_ste
 class TrainConfig:
     env: str = "ExpRL-Arith-v0"
     """Registered environment id."""
-    env_options: str = ""
-    """Extra environment kwargs as JSON, e.g. '{"n_ops": 1, "max_operand": 9}'."""
+    env_options: str = '{"n_ops": 1, "max_operand": 9}'
+    """Extra environment kwargs as JSON; the default picks one-operation problems, where SmolLM2-135M earns
+    some dense credit but rarely a boxed correct answer."""
     reward: str = "process"
     """sparse, outcome or process."""
     judge: str = "reference"
@@ -44,9 +46,9 @@ class TrainConfig:
     """grpo, ppo, reinforce, sft or self_distill."""
     model: str = "smollm2-135m-instruct"
     """Policy: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
-    steps: int = 30
+    steps: int = 20
     """Optimizer steps."""
-    prompts_per_step: int = 4
+    prompts_per_step: int = 2
     """Distinct problems per step."""
     group_size: int = 4
     """Responses sampled per problem."""
@@ -56,12 +58,14 @@ class TrainConfig:
     """Sampling temperature."""
     seed: int = 0
     """Seeds data order, sampling and initialisation."""
-    output_dir: str = "runs/exprl"
+    output_dir: str = "runs/demo"
     """Where metrics, checkpoints and plots go."""
     save_every: int = 10
     """Checkpoint every N steps (and at the end); 0 saves only at the end."""
     device: str = "cpu"
     """cpu or cuda."""
+    generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(("transformers", "vllm")))
+    """Sampling backend: transformers (CPU or GPU), or vllm (GPU only; not exercised in this project)."""
 
 
 def _seed_everything(seed: int) -> None:
@@ -124,6 +128,12 @@ class Trainer:
         self.policy = Policy.from_pretrained(config.model, device=config.device)
         self.agent = make_agent(config.agent, self.policy, agent_config)
         self.sampling = SamplingConfig(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
+        self.generator = self.policy
+        if config.generator == "vllm":
+            from agents.generation import VLLMGenerator
+            from agents.models import resolve_model
+
+            self.generator = VLLMGenerator(resolve_model(config.model), seed=config.seed)
         self.step = 0
 
     # --- data ----------------------------------------------------------------------------------------
@@ -142,7 +152,7 @@ class Trainer:
         started = time.perf_counter()
         problem_ids = [pid for pid in self.problems_for(self.step) for _ in range(self.config.group_size)]
         observations, _ = self.envs.reset(options={"problem_id": problem_ids})
-        samples = self.policy.sample([self.policy.prompt_ids(o) for o in observations], self.sampling)
+        samples = self.generator.sample([self.policy.prompt_ids(o) for o in observations], self.sampling)
         sampled = time.perf_counter()
         _, rewards, _, _, infos = self.envs.step([s.text for s in samples])
         judged = time.perf_counter()
@@ -152,6 +162,8 @@ class Trainer:
             agent_metrics = self.agent.update(batch, references_for(self.problems, batch.problem_ids))
         else:
             agent_metrics = self.agent.update(batch)
+        if self.generator is not self.policy:
+            self.generator.load_weights(self.policy.model)  # the next samples come from the updated policy
         self.step += 1
         done = time.perf_counter()
         return {"step": self.step, **self._rollout_metrics(batch, infos), **agent_metrics,
@@ -163,7 +175,7 @@ class Trainer:
         rewards = batch.rewards.numpy()
         scored = np.isfinite(rewards)
         correct = [bool(c) for c, present in zip(infos.get("answer_correct", []), infos.get("_answer_correct", []))
-                   if present]
+                   if present and c is not None]  # None: the answer could not be checked, so it is not counted
         return {
             "reward_mean": float(rewards[scored].mean()) if scored.any() else math.nan,
             "reward_std": float(rewards[scored].std()) if scored.any() else math.nan,
@@ -175,12 +187,17 @@ class Trainer:
 
     # --- the run ------------------------------------------------------------------------------------
     def train(self, resume: bool = True) -> list[dict[str, float]]:
+        """Run to ``config.steps``, resuming from the latest checkpoint in the folder unless ``resume=False``."""
         from tqdm import tqdm
 
-        if resume and (latest := self.latest_checkpoint()) is not None:
+        if not resume:  # start over: nothing of an earlier run in this folder may be resumed or plotted
+            for stale in ("checkpoints", "tensorboard"):
+                shutil.rmtree(self.folder / stale, ignore_errors=True)
+        elif (latest := self.latest_checkpoint()) is not None:
             self.load_checkpoint(latest)
         log = MetricsLog(self.folder, self.step)
-        skipped = 0
+        earlier = log.records()
+        skipped = int(earlier[-1].get("skipped_steps_total", 0)) if earlier else 0
         with tqdm(total=self.config.steps, initial=self.step, desc="train", unit="step") as bar:
             while self.step < self.config.steps:
                 record = self.train_step()

@@ -88,3 +88,14 @@ def test_value_and_sft_losses():
     # token 0: plain (1-0)^2=1, clipped value 0.7 -> 0.49, max 1; token 1: 1 and 1 -> mean 1, half 0.5
     assert close(ob.clipped_value_loss(values, old, returns, mask, 0.2), 0.5)
     assert close(ob.negative_log_likelihood(torch.tensor([[-1.0, -3.0]]), torch.tensor([[1.0, 1.0]])), 2.0)
+
+
+def test_the_vllm_backend_says_what_it_needs_when_vllm_is_absent():
+    import importlib.util
+
+    from agents.generation import VLLMGenerator
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here; this checks the message on machines without it")
+    with pytest.raises(ImportError, match="pip install vllm"):
+        VLLMGenerator("tiny-random")

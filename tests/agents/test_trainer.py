@@ -168,3 +168,21 @@ def _grads(agent, batch):
     agent.update(batch)
     agent.optimizer.step = original
     return captured
+
+
+def test_grpo_kl_to_the_frozen_start_grows_as_the_policy_moves():
+    policy = Policy.from_pretrained("tiny-random")
+    agent = make_agent("grpo", policy, lr=1e-2, kl_coef=0.1)
+    first = agent.update(sampled_batch(policy, [1.0, 0.0, 0.5, 0.2]))
+    second = agent.update(sampled_batch(policy, [1.0, 0.0, 0.5, 0.2]))
+    assert first["kl"] == pytest.approx(0.0, abs=1e-6)  # identical to the reference before any step
+    assert second["kl"] > 1e-6 and agent.reference is not None
+    frozen = next(agent.reference.model.parameters())
+    assert not frozen.requires_grad
+
+
+def test_a_fresh_run_forgets_the_earlier_one(tmp_path):
+    Trainer(config(tmp_path, steps=1, save_every=1)).train()
+    records = Trainer(config(tmp_path, steps=1, save_every=1)).train(resume=False)
+    assert [r["step"] for r in records] == [1]
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["step-000001"]
