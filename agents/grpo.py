@@ -19,7 +19,7 @@ import torch
 
 from agents import objectives as ob
 from agents.batch import Batch
-from agents.optim import guarded_step
+from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 
 
@@ -52,7 +52,7 @@ class GRPO:
     def __init__(self, policy: Policy, config: GRPOConfig = GRPOConfig()):
         self.policy, self.config = policy, config
         self.params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = adamw(self.params, config.lr, config.weight_decay)
         self.reference = None
         if config.kl_coef > 0:
             frozen = copy.deepcopy(policy.model).eval().requires_grad_(False)
@@ -87,7 +87,7 @@ class GRPO:
         advantages = self.token_advantages(batch)
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
         total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
-        chunks = [rows[k : k + self.config.micro_batch] for k in range(0, len(rows), self.config.micro_batch)]
+        chunks = chunked(rows, self.config.micro_batch)
         tracked = {"clip_fraction": 0.0, "kl": 0.0}
 
         def micro_loss(chunk):
@@ -112,9 +112,7 @@ class GRPO:
         report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
                               self.config.max_grad_norm)
         valid_adv = advantages[rows] if rows else torch.zeros(1)
-        return {"loss": report.loss, "grad_norm": report.grad_norm, "applied": float(report.applied),
-                "skipped_non_finite": float("non-finite" in report.skipped_reason),
-                "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
+        return {**report.metrics(), "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

@@ -23,6 +23,21 @@ class StepReport:
     """Gradient norm before clipping (NaN when skipped before it was computed)."""
     skipped_reason: str = ""
 
+    def metrics(self) -> dict[str, float]:
+        """What every agent logs about its optimizer step."""
+        return {"loss": self.loss, "grad_norm": self.grad_norm, "applied": float(self.applied),
+                "skipped_non_finite": float("non-finite" in self.skipped_reason)}
+
+
+def adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:
+    """The optimizer every agent uses, over the given parameters."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def chunked(items: list, size: int) -> list[list]:
+    """Consecutive micro-batches of at most ``size`` items."""
+    return [items[k : k + size] for k in range(0, len(items), size)]
+
 
 def guarded_step(
     params: list[torch.nn.Parameter],

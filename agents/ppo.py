@@ -16,7 +16,7 @@ import torch
 
 from agents import objectives as ob
 from agents.batch import Batch
-from agents.optim import guarded_step
+from agents.optim import chunked, guarded_step
 from agents.policy import Policy
 
 
@@ -85,7 +85,7 @@ class PPO:
 
     def update(self, batch: Batch) -> dict[str, float]:
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
-        chunks = [rows[k : k + self.config.micro_batch] for k in range(0, len(rows), self.config.micro_batch)]
+        chunks = chunked(rows, self.config.micro_batch)
         longest = max(len(s.response_ids) for s in batch.samples)
         old_logp, old_values = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
         advantages, returns = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)

@@ -14,7 +14,7 @@ import torch
 
 from agents import objectives as ob
 from agents.batch import Batch
-from agents.optim import guarded_step
+from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 
 BASELINES = ("rloo", "mean", "none")
@@ -39,7 +39,7 @@ class Reinforce:
     def __init__(self, policy: Policy, config: ReinforceConfig = ReinforceConfig()):
         self.policy, self.config = policy, config
         self.params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=0.0)
+        self.optimizer = adamw(self.params, config.lr)
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
         finals = torch.tensor([s[-1] if (batch.reward_kind == "process" and s) else float(r)
@@ -70,7 +70,7 @@ class Reinforce:
         advantages = self.token_advantages(batch)
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
         total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
-        chunks = [rows[k : k + self.config.micro_batch] for k in range(0, len(rows), self.config.micro_batch)]
+        chunks = chunked(rows, self.config.micro_batch)
 
         def micro_loss(chunk):
             def compute():
@@ -84,9 +84,7 @@ class Reinforce:
         report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
                               self.config.max_grad_norm)
         valid_adv = advantages[rows] if rows else torch.zeros(1)
-        return {"loss": report.loss, "grad_norm": report.grad_norm, "applied": float(report.applied),
-                "skipped_non_finite": float("non-finite" in report.skipped_reason),
-                "advantage_abs_mean": float(valid_adv.abs().mean())}
+        return {**report.metrics(), "advantage_abs_mean": float(valid_adv.abs().mean())}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

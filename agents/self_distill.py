@@ -15,7 +15,7 @@ import torch
 
 from agents import objectives as ob
 from agents.batch import Batch
-from agents.optim import guarded_step
+from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 from agents.privileged import TEACHER_CONTEXT, reference_response
 from exprl_env.problem import Reference
@@ -40,7 +40,7 @@ class SelfDistill:
     def __init__(self, policy: Policy, config: SelfDistillConfig = SelfDistillConfig()):
         self.policy, self.config = policy, config
         self.params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=0.0)
+        self.optimizer = adamw(self.params, config.lr)
 
     def teacher_prompt(self, prompt: str, reference: Reference) -> list[int]:
         return self.policy.prompt_ids(prompt, system=TEACHER_CONTEXT.format(reference=reference_response(reference)))
@@ -48,7 +48,7 @@ class SelfDistill:
     def update(self, batch: Batch, references: list[Reference]) -> dict[str, float]:
         rows = list(range(len(batch)))
         total_tokens = sum(len(s.response_ids) for s in batch.samples)
-        chunks = [rows[k : k + self.config.micro_batch] for k in range(0, len(rows), self.config.micro_batch)]
+        chunks = chunked(rows, self.config.micro_batch)
         tracked = {"teacher_minus_student": 0.0}
 
         def micro_loss(chunk):
@@ -67,8 +67,7 @@ class SelfDistill:
 
         report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
                               self.config.max_grad_norm)
-        return {"loss": report.loss, "grad_norm": report.grad_norm, "applied": float(report.applied),
-                "skipped_non_finite": float("non-finite" in report.skipped_reason), **tracked}
+        return {**report.metrics(), **tracked}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

@@ -9,11 +9,10 @@ the privileged channel (:mod:`agents.privileged`); the policy's own samples are 
 from __future__ import annotations
 
 import attrs
-import torch
 
 from agents import objectives as ob
 from agents.batch import Batch
-from agents.optim import guarded_step
+from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 from agents.privileged import reference_response
 from exprl_env.problem import Reference
@@ -38,7 +37,7 @@ class SFT:
     def __init__(self, policy: Policy, config: SFTConfig = SFTConfig()):
         self.policy, self.config = policy, config
         self.params = [p for p in policy.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=0.0)
+        self.optimizer = adamw(self.params, config.lr)
 
     def examples(self, batch: Batch, references: list[Reference]) -> list[tuple[tuple[int, ...], list[int]]]:
         """(prompt ids, target ids) once per distinct problem of the batch."""
@@ -55,8 +54,7 @@ class SFT:
     def update(self, batch: Batch, references: list[Reference]) -> dict[str, float]:
         examples = self.examples(batch, references)
         total_tokens = sum(len(target) for _, target in examples)
-        size = self.config.micro_batch
-        chunks = [examples[k : k + size] for k in range(0, len(examples), size)]
+        chunks = chunked(examples, self.config.micro_batch)
 
         def micro_loss(chunk):
             def compute():
@@ -66,9 +64,7 @@ class SFT:
 
         report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
                               self.config.max_grad_norm)
-        return {"loss": report.loss, "grad_norm": report.grad_norm, "applied": float(report.applied),
-                "skipped_non_finite": float("non-finite" in report.skipped_reason),
-                "sft_examples": float(len(examples))}
+        return {**report.metrics(), "sft_examples": float(len(examples))}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}
