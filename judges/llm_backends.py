@@ -175,7 +175,7 @@ class TransformersBackend:
         from agents.models import resolve_model
 
         path = resolve_model(model)
-        self.model_name, self.device, self.batch_size = model, device, batch_size
+        self.model, self.device, self.batch_size = model, device, batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

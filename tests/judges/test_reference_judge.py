@@ -2,6 +2,7 @@
 
 import pytest
 
+from agents.privileged import reference_response as written_as_answer
 from exprl_env.domains import load_problems
 from judges import JudgeItem, make_judge
 from judges.steps import split_steps
@@ -26,8 +27,7 @@ def judge():
 
 
 def reference_response(problem) -> str:
-    reference = problem.reference.unseal()
-    return "\n\n".join(reference.steps) + f"\n\nThe final answer is \\boxed{{{reference.answer}}}."
+    return written_as_answer(problem.reference.unseal())
 
 
 def scorable(judge, problems, responses):
