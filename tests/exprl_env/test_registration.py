@@ -31,6 +31,20 @@ def test_plain_python_start_does_not_import_gymnasium():
     assert result.stdout.strip() == "False"
 
 
+def test_stale_install_hook_is_silent():
+    """A .pth left behind after the package moved or was removed must not print a traceback at every start."""
+    from pathlib import Path
+
+    import exprl_env
+
+    line = (Path(exprl_env.__file__).parent / "exprl_autoregister.pth").read_text().strip()
+    code = f"import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p and p]\n{line}\nprint('ok')"
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60,
+                            cwd="/")
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    assert not result.stderr
+
+
 def test_builtin_ids_are_registered():
     for env_id in BUILTIN_IDS:
         assert env_id in gym.registry
