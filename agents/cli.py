@@ -72,6 +72,33 @@ def judge_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def judge_bench(args: argparse.Namespace) -> int:
+    """Judges against CHAMP's human first-wrong-step annotations (library: :mod:`judges.bench`)."""
+    import shlex
+    from functools import partial
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from agents.config_cli import config_from_args
+    from judges.bench import BenchConfig, load_bench_data, markdown, run_bench
+
+    config = config_from_args(BenchConfig, args)
+    annotations, problems = load_bench_data(config.champ_version)
+    outputs = [f"--{name}={getattr(args, name)}" for name in ("output", "markdown") if getattr(args, name)]
+    command = shlex.join(["exprl", "judge-bench", *config.flags(), *outputs])
+    progress = partial(tqdm, unit="item", file=sys.stderr)
+    report = {"command": command, **run_bench(config, annotations, problems, progress)}
+    text = json.dumps(report, indent=2)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(report, command), encoding="utf-8")
+    return 0
+
+
 def train(args: argparse.Namespace) -> int:
     from agents.config_cli import config_from_args
     from agents.registry import agent_classes
@@ -115,6 +142,25 @@ def evaluate_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare(args: argparse.Namespace) -> int:
+    """ExpRL against its baselines under one budget, then sparse GRPO from each result (library: agents.compare)."""
+    from agents.compare import CompareConfig, SettingsMismatch, run_compare
+    from agents.config_cli import config_from_args
+
+    try:
+        config = config_from_args(CompareConfig, args)  # names an unknown arm or a budget below its minimum
+    except ValueError as error:
+        print(f"exprl compare: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        report = run_compare(config)
+    except SettingsMismatch as error:  # a folder from another experiment: never resumed into this one
+        print(f"exprl compare: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     from agents.config_cli import add_config_flags
     from agents.registry import agent_classes, agent_names
@@ -152,6 +198,17 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     check.add_argument("--limit", type=int, default=0, help="check only the first N problems (0: all)")
     check.add_argument("--env-options", default="", help='extra env kwargs as JSON, e.g. \'{"size": 100}\'')
     check.set_defaults(run=judge_check)
+
+    from judges.bench import BenchConfig
+
+    bench = commands.add_parser("judge-bench", help="judges against CHAMP's human first-wrong-step annotations",
+                                description="Balanced error rate and first-error localisation of each judge against "
+                                            "CHAMP's 540 human annotations, with the correct, no and a wrong "
+                                            "reference; see judges/bench.py for the definitions.")
+    add_config_flags(bench, BenchConfig, "bench")
+    bench.add_argument("--output", default="", help="write the JSON report to this file instead of stdout")
+    bench.add_argument("--markdown", default="", help="also write the report as markdown tables to this file")
+    bench.set_defaults(run=judge_bench)
     return parser
 
 
