@@ -1,8 +1,8 @@
 """A language-model policy: chat-templated prompts in, sampled responses with token ids and log-probs out.
 
-Sampling uses transformers' ``generate`` (KV cache, batched, left-padded). Log-probabilities for training
-are recomputed by one forward pass over prompt + response (temperature-scaled like the sampler), because
-the update needs them with gradients and under the current parameters. ``step_of_token`` maps a judge's
+Sampling is a plain KV-cached decode loop over left-padded prompts, each distinct prompt prefilled once.
+Log-probabilities for training are recomputed (temperature-scaled like the sampler) because the update needs
+them with gradients and under the current parameters, again with each distinct prompt run once. ``step_of_token`` maps a judge's
 character spans onto response tokens, so step-level credit lands on the right tokens.
 """
 
@@ -41,6 +41,35 @@ class Sample:
     """True when the model emitted end-of-sequence before ``max_new_tokens``."""
 
 
+@attrs.frozen
+class Prefix:
+    """The prompts' pass, one row per input row: what sampling and scoring continue from."""
+
+    cache: object
+    """The KV cache (a transformers Cache), rows expanded to the input rows."""
+    last_logits: torch.Tensor
+    """[rows, vocab] logits at each prompt's last token: they predict the first response token."""
+    last_hidden: torch.Tensor | None
+    """[rows, width] last hidden state there (when computed with gradients), for value heads."""
+    mask: torch.Tensor
+    """[rows, width] attention mask of the left-padded prompts."""
+    lengths: torch.Tensor
+    """[rows] prompt lengths: the position id of the first response token."""
+
+
+def next_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
+    """One token per row from [rows, vocab] logits: greedy at temperature 0, else softmax(logits / T),
+    restricted to the smallest set of tokens whose mass reaches ``top_p`` (nucleus sampling)."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p  # mass before this token already reaches top_p
+        probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
+    return torch.multinomial(probs, 1).squeeze(-1)
+
+
 class Policy:
     """A causal LM and its tokenizer (see module docstring)."""
 
@@ -71,30 +100,67 @@ class Policy:
 
     @torch.no_grad()
     def sample(self, prompt_ids: Sequence[Sequence[int]], config: SamplingConfig) -> list[Sample]:
-        """One response per prompt (repeat a prompt for a group); uses the global torch RNG."""
-        pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompt_ids)
-        input_ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompt_ids], device=self.device)
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=self.device)
-        sampled = config.temperature > 0
-        output = self.model.generate(
-            input_ids=input_ids, attention_mask=attention, max_new_tokens=config.max_new_tokens, do_sample=sampled,
-            temperature=config.temperature if sampled else None, top_p=config.top_p if sampled else None,
-            top_k=0 if sampled else None, pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, use_cache=True)
+        """One response per prompt (repeat a prompt for a group); uses the global torch RNG.
+
+        Each distinct prompt is prefilled once and its KV cache shared by the rows that repeat it (a GRPO
+        group of G costs one prefill, not G), then a plain decode loop samples every row: ``generate``
+        would re-prefill every copy and add per-token machinery this loop does not need.
+        """
+        eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
+        prefix = self._prefix(prompt_ids, grad=False)
+        logits, mask, positions = prefix.last_logits, prefix.mask, prefix.lengths.clone()
+        rows = len(prompt_ids)
+        finished = torch.zeros(rows, dtype=torch.bool, device=self.device)
+        tokens = []
+        for _ in range(config.max_new_tokens):
+            chosen = next_tokens(logits, config.temperature, config.top_p)
+            chosen = torch.where(finished, torch.full_like(chosen, pad), chosen)
+            tokens.append(chosen)
+            finished |= chosen == eos
+            if bool(finished.all()) or len(tokens) == config.max_new_tokens:
+                break
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=self.device)], dim=1)
+            output = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions[:, None],
+                                past_key_values=prefix.cache, use_cache=True)
+            positions += 1
+            logits = output.logits[:, -1]
+        generated = torch.stack(tokens, dim=1).tolist() if tokens else [[] for _ in range(rows)]
         samples = []
-        for prompt, row in zip(prompt_ids, output[:, width:].tolist()):
-            eos = next((i for i, t in enumerate(row) if t == self.tokenizer.eos_token_id), None)
-            response = row if eos is None else row[: eos + 1]
+        for prompt, row in zip(prompt_ids, generated):
+            stop = next((i for i, t in enumerate(row) if t == eos), None)
+            response = row if stop is None else row[: stop + 1]
             text = self.tokenizer.decode(response, skip_special_tokens=True)
-            samples.append(Sample(tuple(prompt), tuple(response), text, eos is not None))
+            samples.append(Sample(tuple(prompt), tuple(response), text, stop is not None))
         return samples
+
+    def _prefix(self, prompt_ids: Sequence[Sequence[int]], grad: bool) -> Prefix:
+        """Run each distinct prompt once (left-padded, so every prompt ends at the same column) and expand the
+        KV cache, last logits and last hidden state to one row per input row. Gradients flow through the
+        shared prompt pass when ``grad`` (the backward sums every group member's share into it)."""
+        distinct: dict[tuple[int, ...], int] = {}
+        index = torch.tensor([distinct.setdefault(tuple(p), len(distinct)) for p in prompt_ids], device=self.device)
+        unique = list(distinct)
+        width = max(len(p) for p in unique)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in unique], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in unique], device=self.device)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                                output_hidden_states=grad, logits_to_keep=1)
+        cache = output.past_key_values
+        if len(unique) != len(prompt_ids) or not bool((index == torch.arange(len(index), device=self.device)).all()):
+            cache.reorder_cache(index)
+        hidden = output.hidden_states[-1][:, -1][index] if grad else None
+        lengths = torch.tensor([len(p) for p in unique], device=self.device)[index]
+        return Prefix(cache, output.logits[:, -1][index], hidden, mask[index], lengths)
 
     def token_logprobs(
         self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log p(response token | prefix) as [batch, longest response], and its 0/1 mask.
 
-        Right-padded prompt+response in one forward pass; gradients flow unless called under no_grad.
+        Gradients flow unless called under no_grad. See :meth:`forward_responses`.
         """
         logp, mask, _ = self.forward_responses(prompt_ids, response_ids, temperature)
         return logp, mask
@@ -104,34 +170,35 @@ class Policy:
         hidden: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Like :meth:`token_logprobs`, plus (if ``hidden``) the last hidden state at the position that
-        predicts each response token, [batch, longest response, width]: the input of a value head."""
-        rows = [list(p) + list(r) for p, r in zip(prompt_ids, response_ids)]
-        width = max(len(r) for r in rows)
+        predicts each response token, [batch, longest response, width]: the input of a value head.
+
+        Two passes that together equal one forward over prompt + response: the distinct prompts once
+        (shared by their group, see :meth:`_prefix`), then the responses on top of the prompts' KV cache,
+        with logits only where a response token is predicted. A group of G rollouts thus pays for its
+        prompt once instead of G times, and no vocabulary-wide logits are made for prompt positions.
+        """
+        rows, longest = len(response_ids), max((len(r) for r in response_ids), default=0)
+        mask = torch.tensor([[1.0] * len(r) + [0.0] * (longest - len(r)) for r in response_ids], device=self.device)
+        if longest == 0:
+            return torch.zeros(rows, 0, device=self.device), mask.reshape(rows, 0), None
+        prefix = self._prefix(prompt_ids, grad=True)
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
-        attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.device)
-        output = self.model(input_ids=input_ids, attention_mask=attention, output_hidden_states=hidden)
-        logits = output.logits[:, :-1].float()
+        ids = torch.tensor([list(r) + [pad] * (longest - len(r)) for r in response_ids], device=self.device)
+        logits = prefix.last_logits[:, None]
+        states = prefix.last_hidden[:, None] if hidden else None
+        if longest > 1:
+            attention = torch.cat([prefix.mask, mask.to(prefix.mask.dtype)], dim=1)
+            positions = prefix.lengths[:, None] + torch.arange(longest - 1, device=self.device)
+            output = self.model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions,
+                                past_key_values=prefix.cache, use_cache=True, output_hidden_states=hidden)
+            logits = torch.cat([logits, output.logits], dim=1)
+            if hidden:
+                states = torch.cat([states, output.hidden_states[-1]], dim=1)
+        logits = logits.float()
         if temperature > 0 and temperature != 1.0:
             logits = logits / temperature
-        targets = input_ids[:, 1:]
-        picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-        longest = max(len(r) for r in response_ids)
-        out = torch.zeros(len(rows), longest, device=self.device)
-        mask = torch.zeros(len(rows), longest, device=self.device)
-        states = None
-        if hidden:
-            last = output.hidden_states[-1]
-            states = torch.zeros(len(rows), longest, last.shape[-1], device=self.device)
-        index = torch.arange(longest, device=self.device)
-        for i, (prompt, response) in enumerate(zip(prompt_ids, response_ids)):
-            n = len(response)
-            if n:
-                out[i, :n] = picked[i, len(prompt) - 1 : len(prompt) - 1 + n]
-                mask[i] = (index < n).float()
-                if states is not None:
-                    states[i, :n] = last[i, len(prompt) - 1 : len(prompt) - 1 + n]
-        return out, mask, states
+        picked = torch.log_softmax(logits, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # one fused kernel
+        return picked * mask, mask, (states * mask[..., None] if hidden else None)
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
         """For each response token, the index of the judged step its text starts in (0 before the first step)."""

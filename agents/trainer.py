@@ -84,6 +84,20 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
+def step_problem_ids(problem_ids: list[str], seed: int, per_step: int, step: int) -> list[str]:
+    """The problem ids of a step: consecutive slices of seeded per-epoch permutations.
+
+    A pure function of the data and the step, so a resumed run (or another trainer fed the same
+    prompts, as in benchmarks/race_trl.py) sees exactly the same order.
+    """
+    n, ids = len(problem_ids), []
+    for position in range(step * per_step, (step + 1) * per_step):
+        epoch, offset = divmod(position, n)
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        ids.append(problem_ids[order[offset]])
+    return ids
+
+
 class MetricsLog:
     """metrics.jsonl plus TensorBoard scalars; the JSONL is truncated to the resumed step, so reruns never duplicate."""
 
@@ -138,14 +152,8 @@ class Trainer:
 
     # --- data ----------------------------------------------------------------------------------------
     def problems_for(self, step: int) -> list[str]:
-        """The problem ids of a step: consecutive slices of seeded per-epoch permutations."""
-        per_step, n = self.config.prompts_per_step, len(self.problem_ids)
-        ids = []
-        for position in range(step * per_step, (step + 1) * per_step):
-            epoch, offset = divmod(position, n)
-            order = np.random.default_rng([self.config.seed, epoch]).permutation(n)
-            ids.append(self.problem_ids[order[offset]])
-        return ids
+        """The problem ids of a step (see :func:`step_problem_ids`)."""
+        return step_problem_ids(self.problem_ids, self.config.seed, self.config.prompts_per_step, step)
 
     # --- one step -----------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
