@@ -189,6 +189,15 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     evaluation.add_argument("--seed", type=int, default=0, help="seeds the sampling")
     evaluation.set_defaults(run=evaluate_command)
 
+    from agents.compare import CompareConfig
+
+    comparison = commands.add_parser("compare", help="ExpRL against its baselines under one budget, then sparse GRPO",
+                                     description="Train every arm from the same start with the same data, seeds and "
+                                                 "budget, continue each with sparse GRPO, evaluate pass@k on the test "
+                                                 "split; rerunning resumes. See agents/compare.py.")
+    add_config_flags(comparison, CompareConfig, "compare")
+    comparison.set_defaults(run=compare)
+
     check = commands.add_parser("judge-check", help="pay each reference and a wrong answer through env and judge")
     check.add_argument("--env", default="ExpRL-GSM-v0", help="registered environment id")
     check.add_argument("--split", default="all", choices=["train", "test", "all"])
