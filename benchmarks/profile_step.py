@@ -19,12 +19,12 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import race_trl  # noqa: E402
-from flops import forward_flops, matmul_rate  # noqa: E402
+import race_trl
+from flops import forward_flops, matmul_rate
 
-from agents.batch import Batch  # noqa: E402
-from agents.grpo import GRPO, GRPOConfig  # noqa: E402
-from agents.policy import Policy, SamplingConfig  # noqa: E402
+from agents.batch import Batch
+from agents.grpo import GRPO, GRPOConfig
+from agents.policy import Policy, SamplingConfig
 
 
 def top_ops(prof, limit: int) -> list[dict]:
@@ -43,12 +43,12 @@ def profiled(function, limit: int) -> tuple[object, dict]:
     return result, {"seconds": seconds, "top_ops": top_ops(prof, limit)}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--top", type=int, default=8, help="operators listed per phase")
     parser.add_argument("--output", default="")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     policy = Policy.from_pretrained(args.model)
     config = policy.model.config

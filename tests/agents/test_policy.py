@@ -22,8 +22,14 @@ def full_forward_logprobs(policy, prompts, responses, temperature):
     return rows
 
 
-def test_shared_prefix_scoring_equals_one_full_forward_per_row(tiny):
-    prompts = [tiny.prompt_ids("What is 2 + 2?")] * 3 + [tiny.prompt_ids("Name a prime number larger than ten.")] * 2
+SECOND_PROMPTS = {"padded": "Name a prime number larger than ten, then explain why it is prime.",
+                  "unpadded": "What is 3 + 3?"}
+
+
+@pytest.mark.parametrize("layout", SECOND_PROMPTS)
+def test_shared_prefix_scoring_equals_one_full_forward_per_row(tiny, layout):
+    prompts = [tiny.prompt_ids("What is 2 + 2?")] * 3 + [tiny.prompt_ids(SECOND_PROMPTS[layout])] * 2
+    assert (len(set(map(len, prompts))) == 1) == (layout == "unpadded")
     responses = [[5, 6, 7, 8], [9], [10, 11, 12, 13, 14, 15], [16, 17], [18, 19, 20]]
     weights = torch.randn(len(prompts), 6)
 
@@ -55,8 +61,9 @@ def test_value_head_states_are_the_states_that_predict_each_token(tiny):
             assert torch.all(states[i, len(response) :] == 0)
 
 
-def test_greedy_sampling_equals_generate_on_each_prompt_alone(tiny):
-    prompts = [tiny.prompt_ids("What is 2 + 2?"), tiny.prompt_ids("A much longer question, about many things?")] * 2
+@pytest.mark.parametrize("layout", SECOND_PROMPTS)
+def test_greedy_sampling_equals_generate_on_each_prompt_alone(tiny, layout):
+    prompts = [tiny.prompt_ids("What is 2 + 2?"), tiny.prompt_ids(SECOND_PROMPTS[layout])] * 2
     samples = tiny.sample(prompts, SamplingConfig(temperature=0.0, max_new_tokens=12))
     for prompt, sample in zip(prompts, samples):
         alone = tiny.model.generate(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt)),
@@ -89,3 +96,10 @@ def test_next_tokens_greedy_temperature_and_nucleus():
     torch.manual_seed(0)
     everything = {next_tokens(logits, 1.0).item() for _ in range(400)}
     assert everything == {0, 1, 2, 3}
+
+
+def test_next_tokens_draws_each_token_with_its_probability():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.2, 0.0]]).expand(4000, 4))
+    torch.manual_seed(1)
+    counts = torch.bincount(next_tokens(logits, 1.0), minlength=4).float() / 4000
+    torch.testing.assert_close(counts, torch.tensor([0.5, 0.3, 0.2, 0.0]), atol=0.03, rtol=0)  # ~4 sigma

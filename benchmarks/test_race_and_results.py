@@ -1,0 +1,64 @@
+"""Smoke tests for the scripts behind RESULTS.md (race, profile, renderer), so they cannot rot.
+
+The real numbers come from ``python benchmarks/make_results.py`` with SmolLM2-135M-Instruct; here everything
+runs on ``tiny-random`` or on the committed JSON. TRL is a benchmark-only dependency: its side of the race is
+exercised only where it is installed.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_results
+import profile_step
+import race_trl
+
+
+def test_race_summary_takes_medians_of_first_and_later_steps():
+    runs = [{"side": "exprl", "ready_s": 5.0, "step_s": [12.0, 10.0, 11.0]},
+            {"side": "trl", "ready_s": 9.0, "step_s": [60.0, 20.0, 24.0]},
+            {"side": "exprl", "ready_s": 7.0, "step_s": [14.0, 9.0, 12.0]},
+            {"side": "trl", "ready_s": 11.0, "step_s": [50.0, 22.0, 26.0]}]
+    summary = race_trl.summarize(runs)
+    assert summary["exprl"] == {"ready_s": 6.0, "first_step_s": 13.0, "steady_step_s": 10.5, "runs": 2}
+    assert summary["trl"]["steady_step_s"] == 23.0
+    assert summary["steady_ratio"] == pytest.approx(10.5 / 23.0)
+    assert summary["first_over_steady"] == pytest.approx(13.0 / 10.5)
+    assert "0.46x" in race_trl.markdown(summary)
+
+
+def test_the_race_reward_is_the_share_of_digits():
+    assert race_trl.digit_share("a1 b2") == 0.5
+    assert race_trl.digit_share("") == 0.0
+
+
+def test_our_side_of_the_race_runs_through_the_trainer():
+    result = race_trl.run_ours("tiny-random", steps=2)
+    assert len(result["step_s"]) == 2 and all(s > 0 for s in result["step_s"])
+
+
+def test_trl_side_of_the_race_runs_where_trl_is_installed():
+    pytest.importorskip("trl", reason="TRL is a benchmark-only dependency (pip install trl==1.16.0)")
+    result = race_trl.run_trl("tiny-random", steps=2)
+    assert len(result["step_s"]) == 2
+
+
+def test_profile_reports_both_phases(tmp_path):
+    output = tmp_path / "profile.json"
+    assert profile_step.main(["--model", "tiny-random", "--top", "3", "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    for phase in ("sampling", "update"):
+        assert report[phase]["seconds"] > 0 and len(report[phase]["top_ops"]) == 3
+        assert 0 < report[phase]["of_peak"]
+
+
+def test_results_render_from_json_and_say_what_is_missing(tmp_path, monkeypatch):
+    text = make_results.render()
+    if (make_results.RESULTS / "race_trl.json").exists():
+        assert "Steady step, exprl / TRL" in text
+    monkeypatch.setattr(make_results, "RESULTS", tmp_path)
+    empty = make_results.render()
+    assert "_race_trl.json not measured yet._" in empty and "_bench.json not measured yet._" in empty
