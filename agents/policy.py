@@ -53,10 +53,6 @@ class Prefix:
     """[rows, width] last hidden state there (when computed with gradients), for value heads."""
     mask: torch.Tensor
     """[rows, width] attention mask of the left-padded prompts."""
-    padded: bool
-    """Whether any prompt is padded. If none is, the model gets no attention mask at all: causal masking is
-    then enough (right-padded response tokens only ever precede other padding), and attention kernels take
-    their fast path (e.g. SDPA's grouped-query attention without copying keys and values per head)."""
     lengths: torch.Tensor
     """[rows] prompt lengths: the position id of the first response token."""
 
@@ -71,11 +67,7 @@ def next_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) ->
         sorted_probs, order = probs.sort(dim=-1, descending=True)
         outside = sorted_probs.cumsum(-1) - sorted_probs >= top_p  # mass before this token already reaches top_p
         probs = probs.scatter(-1, order, sorted_probs.masked_fill(outside, 0.0))
-    # Inverse-CDF draw: one uniform per row. (torch.multinomial draws an exponential per vocabulary entry on
-    # CPU, 12% of all sampling time in benchmarks/results/profile_before_multinomial.json.)
-    cumulative = probs.cumsum(-1)
-    uniform = torch.rand(probs.shape[0], 1, device=probs.device, dtype=cumulative.dtype) * cumulative[:, -1:]
-    return torch.searchsorted(cumulative, uniform, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
+    return torch.multinomial(probs, 1).squeeze(-1)
 
 
 class Policy:
@@ -127,10 +119,8 @@ class Policy:
             finished |= chosen == eos
             if bool(finished.all()) or len(tokens) == config.max_new_tokens:
                 break
-            if prefix.padded:
-                mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=self.device)], dim=1)
-            output = self.model(input_ids=chosen[:, None], attention_mask=mask if prefix.padded else None,
-                                position_ids=positions[:, None],
+            mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=self.device)], dim=1)
+            output = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions[:, None],
                                 past_key_values=prefix.cache, use_cache=True)
             positions += 1
             logits = output.logits[:, -1]
@@ -155,16 +145,15 @@ class Policy:
         ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in unique], device=self.device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in unique], device=self.device)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
-        padded = bool((mask == 0).any())
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            output = self.model(input_ids=ids, attention_mask=mask if padded else None, position_ids=positions,
-                                use_cache=True, output_hidden_states=grad, logits_to_keep=1)
+            output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                                output_hidden_states=grad, logits_to_keep=1)
         cache = output.past_key_values
         if len(unique) != len(prompt_ids) or not bool((index == torch.arange(len(index), device=self.device)).all()):
             cache.reorder_cache(index)
         hidden = output.hidden_states[-1][:, -1][index] if grad else None
         lengths = torch.tensor([len(p) for p in unique], device=self.device)[index]
-        return Prefix(cache, output.logits[:, -1][index], hidden, mask[index], padded, lengths)
+        return Prefix(cache, output.logits[:, -1][index], hidden, mask[index], lengths)
 
     def token_logprobs(
         self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0,
@@ -198,9 +187,9 @@ class Policy:
         logits = prefix.last_logits[:, None]
         states = prefix.last_hidden[:, None] if hidden else None
         if longest > 1:
-            attention = torch.cat([prefix.mask, mask.to(prefix.mask.dtype)], dim=1)[:, :-1] if prefix.padded else None
+            attention = torch.cat([prefix.mask, mask.to(prefix.mask.dtype)], dim=1)
             positions = prefix.lengths[:, None] + torch.arange(longest - 1, device=self.device)
-            output = self.model(input_ids=ids[:, :-1], attention_mask=attention, position_ids=positions,
+            output = self.model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions,
                                 past_key_values=prefix.cache, use_cache=True, output_hidden_states=hidden)
             logits = torch.cat([logits, output.logits], dim=1)
             if hidden:

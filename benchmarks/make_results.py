@@ -121,10 +121,9 @@ def race_section(race: dict) -> list[str]:
     return out + [""]
 
 
-PROFILES = (  # file -> what code it measured (the earlier ones are kept to show what each change bought)
+PROFILES = (  # file -> what code it measured (the earlier one is kept to show what the change bought)
     ("profile_before.json", "before: `generate`, every rollout runs its prompt (commit 7cd92ea)"),
-    ("profile_before_multinomial.json", "shared prompts, decode loop, logits only for responses"),
-    ("profile.json", "now: + inverse-CDF sampling, no attention mask without padding"),
+    ("profile.json", "now: shared prompts, decode loop, logits only for responses"),
 )
 
 
