@@ -1,4 +1,4 @@
-"""The ``exprl`` command line: train, eval, judge-check.
+"""The ``exprl`` command line: train, eval, judge-check, judge-bench, compare.
 
 ``exprl train``: an agent trains a policy against an environment (flags come from TrainConfig and the
 agent's config). ``exprl eval``: pass@1 and pass@k on the held-out split with the sparse answer check.
@@ -7,7 +7,9 @@ own reference solution as the response and once with a wrong final answer, and r
 paid. It is the policy-free smoke test of data, environment and judge together: with the sparse reward a
 reference must earn 1 and a wrong answer 0; with a dense one the reference must earn at least 0.9 and
 the wrong answer less (its steps are right, so it keeps partial credit). References the judge cannot
-check are counted as unscorable, never as 0.
+check are counted as unscorable, never as 0. ``exprl judge-bench``: judges against CHAMP's human
+first-wrong-step labels (judges/bench.py). ``exprl compare``: ExpRL against its baselines under one
+budget, then sparse GRPO from each (agents/compare.py).
 """
 
 from __future__ import annotations
