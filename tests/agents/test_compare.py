@@ -129,7 +129,7 @@ def test_eval_rows_and_table_aggregate_over_seeds():
 
 TINY = ["--model", "tiny-random", "--env-options", '{"size": 60}', "--arms", "exprl_process,sft", "--seeds", "1",
         "--steps", "1", "--stage2-steps", "1", "--prompts-per-step", "1", "--group-size", "2",
-        "--max-new-tokens", "8", "--eval-limit", "2", "--eval-samples", "2"]
+        "--max-new-tokens", "8", "--eval-limit", "2", "--eval-samples", "2", "--eval-batch", "3"]
 
 
 def _state(folder):
@@ -165,6 +165,7 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     for record in records:
         if record["kind"] == "eval":
             assert record["config"]["split"] == "test" and record["result"]["problems"] == 2
+            assert record["config"]["batch"] == 3  # 4 responses in batches of 3: the last one padded, then cut
             assert 0.0 <= record["result"]["pass@1"] <= record["result"]["pass@2"] <= 1.0
             assert "pass@4" not in record["result"]  # only k <= samples
     for folder in ("stage1/sft/seed-0", "stage2/exprl_process/seed-0"):
