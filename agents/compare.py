@@ -120,6 +120,9 @@ class CompareConfig:
     """Longest sampled response, in tokens, in training and evaluation."""
     temperature: float = 0.8
     """Sampling temperature, in training and evaluation."""
+    lr: float = attrs.field(default=1e-5, validator=attrs.validators.gt(0))
+    """AdamW learning rate of every arm, both stages: one rate, so the arms differ in their objective alone (the
+    agents' own defaults differ: self-distillation's is the paper's 1e-6, a tenth of GRPO's and SFT's 1e-5)."""
     eval_limit: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     """Evaluate on the first N test problems only (0: the whole test split)."""
     eval_samples: int = attrs.field(default=8, validator=_positive)
@@ -232,7 +235,7 @@ def _train_settings(config: CompareConfig, job: Job, root: Path):
         group_size=config.group_size, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
         seed=job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET, output_dir=str(root / job.folder),
         save_every=config.save_every, device=config.device)
-    agent_config = attrs.evolve(agent_classes(arm.agent)[1](), **dict(arm.overrides))
+    agent_config = attrs.evolve(agent_classes(arm.agent)[1](), lr=config.lr, **dict(arm.overrides))
     return train, agent_config, start
 
 
@@ -470,9 +473,9 @@ def _budget_text(config: CompareConfig) -> str:
     return (f"Base model `{config.model}`, environment `{config.env}` `{config.env_options}`; seeds {seeds}. "
             f"Budget per run: {config.steps} optimizer steps x {config.prompts_per_step} problems x "
             f"{config.group_size} samples, at most {config.max_new_tokens} new tokens each (at most "
-            f"{config.steps * per_run * config.max_new_tokens} sampled tokens), temperature {config.temperature}; "
-            "the same for every arm, each with its agent's default hyperparameters. Training uses the train "
-            "split only.\n")
+            f"{config.steps * per_run * config.max_new_tokens} sampled tokens), temperature {config.temperature}, "
+            f"learning rate {config.lr:g}; the same for every arm, otherwise each agent's default hyperparameters. "
+            "Training uses the train split only.\n")
 
 
 def _evaluation_text(config: CompareConfig) -> str:

@@ -129,7 +129,7 @@ def test_eval_rows_and_table_aggregate_over_seeds():
 
 TINY = ["--model", "tiny-random", "--env-options", '{"size": 60}', "--arms", "exprl_process,sft", "--seeds", "1",
         "--steps", "1", "--stage2-steps", "1", "--prompts-per-step", "1", "--group-size", "2",
-        "--max-new-tokens", "8", "--eval-limit", "2", "--eval-samples", "2", "--eval-batch", "3"]
+        "--max-new-tokens", "8", "--eval-limit", "2", "--eval-samples", "2", "--eval-batch", "3", "--lr", "3e-5"]
 
 
 def _state(folder):
@@ -160,6 +160,7 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     budget = {(r["config"]["train"]["steps"], r["config"]["train"]["prompts_per_step"],
                r["config"]["train"]["group_size"], r["config"]["train"]["max_new_tokens"]) for r in trains}
     assert budget == {(1, 1, 2, 8)}  # one budget for every arm and both stages
+    assert {r["config"]["agent"]["lr"] for r in trains} == {3e-5}  # and one learning rate, not each agent's own
     assert trains[2]["config"]["start"] == "stage1/exprl_process/seed-0/model"
     assert trains[3]["config"]["train"]["seed"] == 10_000
     for record in records:
@@ -175,7 +176,7 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
 
     table = (out / "results.md").read_text()
     assert table.splitlines()[3].startswith("exprl compare --model tiny-random --env ExpRL-Arith-v0")
-    assert "--output-dir " + str(out) in table and "## Stage 2" in table
+    assert "--output-dir " + str(out) in table and "## Stage 2" in table and "learning rate 3e-05;" in table
     assert "| 0 | base | 1 |" in table and "| 1 | exprl_process | 1 |" in table and "| 2 | sft | 1 |" in table
     assert "model/" in (out / ".gitignore").read_text()  # exported models stay out of a committed results folder
     for plot in ("learning_curves.png", "pass_at_k.png"):
