@@ -12,10 +12,10 @@ import os
 import pytest
 import torch
 
-from agents.batch import Batch
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
 from agents.trainer import TrainConfig, Trainer
+from benchmarks.ab_updates import process_batch
 from benchmarks.flops import generation_flops, matmul_rate, training_flops
 
 MODEL = os.environ.get("EXPRL_BENCH_MODEL", "tiny-random")
@@ -60,14 +60,8 @@ def test_generation_tokens_per_second(benchmark, policy, prompts):
 
 
 @pytest.fixture(scope="module")
-def batch(policy, prompts):
-    torch.manual_seed(0)
-    samples = policy.sample(prompts, SamplingConfig(temperature=0.8, max_new_tokens=NEW_TOKENS))
-    rewards = torch.linspace(0, 1, BATCH)
-    spans = tuple(((0, len(s.text)),) for s in samples)
-    return Batch(tuple(samples), rewards, torch.arange(BATCH) // 4, "process", tuple((float(r),) for r in rewards),
-                 spans, tuple(f"p{i}" for i in range(BATCH)), prompts=tuple(f"Q{i}" for i in range(BATCH)),
-                 temperature=0.8)
+def batch(policy):
+    return process_batch(policy, BATCH, NEW_TOKENS)
 
 
 @pytest.mark.parametrize("agent", ["grpo", "ppo", "reinforce", "self_distill", "sft"])

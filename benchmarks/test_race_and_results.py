@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ab_updates
 import make_results
 import profile_step
 import race_trl
@@ -44,6 +45,15 @@ def test_trl_side_of_the_race_runs_where_trl_is_installed():
     pytest.importorskip("trl", reason="TRL is a benchmark-only dependency (pip install trl==1.16.0)")
     result = race_trl.run_trl("tiny-random", steps=2)
     assert len(result["step_s"]) == 2
+
+
+def test_updates_alternate_and_compare_to_the_first_agent(tmp_path):
+    output = tmp_path / "ab.json"
+    assert ab_updates.main(["--model", "tiny-random", "--agents", "grpo,reinforce,sft", "--rounds", "2",
+                            "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    assert {name: len(values) for name, values in report["seconds"].items()} == {"grpo": 2, "reinforce": 2, "sft": 2}
+    assert report["ratio_to_grpo"]["grpo"] == 1.0 and report["ratio_to_grpo"]["sft"] > 0
 
 
 def test_profile_reports_both_phases(tmp_path):
