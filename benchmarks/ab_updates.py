@@ -25,15 +25,25 @@ from agents.registry import make_agent
 from exprl_env.problem import Reference
 
 
+def bench_prompts(policy: Policy, rows: int = 8) -> list[list[int]]:
+    """Distinct simple prompts, chat-templated: the benchmarks' generation and update inputs."""
+    return [policy.prompt_ids(f"What is {i} + {i + 3}? Reason step by step.") for i in range(rows)]
+
+
 def process_batch(policy: Policy, rows: int = 8, new_tokens: int = 64) -> Batch:
     """Sampled responses to simple prompts, groups of 4, one judged step each with rewards spread over [0, 1]."""
-    prompts = [policy.prompt_ids(f"What is {i} + {i + 3}? Reason step by step.") for i in range(rows)]
+    prompts = bench_prompts(policy, rows)
     torch.manual_seed(0)
     samples = policy.sample(prompts, SamplingConfig(temperature=0.8, max_new_tokens=new_tokens))
     rewards = torch.linspace(0, 1, rows)
     return Batch(tuple(samples), rewards, torch.arange(rows) // 4, "process", tuple((float(r),) for r in rewards),
                  tuple(((0, len(s.text)),) for s in samples), tuple(f"p{i}" for i in range(rows)),
                  prompts=tuple(f"Q{i}" for i in range(rows)), temperature=0.8)
+
+
+def update_args(learner, batch: Batch) -> tuple:
+    """What ``learner.update`` takes: the batch, plus a stand-in reference per rollout for agents that need one."""
+    return (batch, [Reference(("1 + 1 = 2",), "2")] * len(batch)) if learner.needs_reference else (batch,)
 
 
 def alternate(model: str, agents: list[str], rounds: int) -> dict:
@@ -44,7 +54,7 @@ def alternate(model: str, agents: list[str], rounds: int) -> dict:
     seconds: dict[str, list[float]] = {name: [] for name in agents}
     for _ in range(rounds):
         for name, learner in learners.items():
-            args = (batch, [Reference(("1 + 1 = 2",), "2")] * len(batch)) if learner.needs_reference else (batch,)
+            args = update_args(learner, batch)
             start = time.perf_counter()
             learner.update(*args)
             seconds[name].append(time.perf_counter() - start)

@@ -15,7 +15,7 @@ import torch
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
 from agents.trainer import TrainConfig, Trainer
-from benchmarks.ab_updates import process_batch
+from benchmarks.ab_updates import bench_prompts, process_batch, update_args
 from benchmarks.flops import generation_flops, matmul_rate, training_flops
 
 MODEL = os.environ.get("EXPRL_BENCH_MODEL", "tiny-random")
@@ -35,7 +35,7 @@ def shape(policy):
 
 @pytest.fixture(scope="module")
 def prompts(policy):
-    return [policy.prompt_ids(f"What is {i} + {i + 3}? Reason step by step.") for i in range(BATCH)]
+    return bench_prompts(policy, BATCH)
 
 
 def test_matmul_rate(benchmark):
@@ -66,10 +66,8 @@ def batch(policy):
 
 @pytest.mark.parametrize("agent", ["grpo", "ppo", "reinforce", "self_distill", "sft"])
 def test_agent_update_tokens_per_second(benchmark, policy, batch, agent):
-    from exprl_env.problem import Reference
-
     learner = make_agent(agent, policy, lr=0.0)  # lr 0: every round measures the same update
-    args = (batch, [Reference(("1 + 1 = 2",), "2")] * BATCH) if learner.needs_reference else (batch,)
+    args = update_args(learner, batch)
     metrics = benchmark.pedantic(learner.update, args=args, rounds=2, iterations=1)
     if agent == "sft":  # SFT trains on one reference per distinct problem, not on the samples
         sequences = [len(p) + len(t) for p, t in learner.examples(*args)]
