@@ -44,9 +44,9 @@ def judge_check(args: argparse.Namespace) -> int:
     import gymnasium as gym
     from tqdm import tqdm
 
-    options = json.loads(args.env_options) if args.env_options else {}
-    envs = gym.make_vec(args.env, num_envs=args.batch, split=args.split, judge=args.judge, reward=args.reward, **options)
-    problems = envs.unwrapped.envs[0].problems[: args.limit or None]
+    envs = gym.make_vec(args.env, num_envs=args.batch, split=args.split, judge=args.judge, reward=args.reward,
+                        **args.env_options)
+    problems = envs.unwrapped.problems[: args.limit or None]
     report = {"env": args.env, "split": args.split, "judge": args.judge, "reward": args.reward, "problems": len(problems)}
     for label, wrong in (("reference", False), ("wrong_answer", True)):
         paid, unscorable, started = [], 0, time.perf_counter()
@@ -83,10 +83,11 @@ def judge_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from agents.config_cli import config_from_args
-    from judges.bench import BenchConfig, load_bench_data, markdown, run_bench
+    from exprl_env.domains import champ
+    from judges.bench import BenchConfig, load_annotations, markdown, run_bench
 
     config = config_from_args(BenchConfig, args)
-    annotations, problems = load_bench_data(config.champ_version)
+    annotations, problems = load_annotations(config.champ_version), champ.load_champ(config.champ_version)
     outputs = [f"--{name}={getattr(args, name)}" for name in ("output", "markdown") if getattr(args, name)]
     command = shlex.join(["exprl", "judge-bench", *config.flags(), *outputs])
     progress = partial(tqdm, unit="item", file=sys.stderr)
@@ -164,7 +165,7 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
-    from agents.config_cli import add_config_flags
+    from agents.config_cli import json_flag, add_config_flags
     from agents.registry import agent_classes, agent_names
     from agents.trainer import TrainConfig
 
@@ -182,7 +183,8 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     evaluation.add_argument("--model", default="smollm2-135m-instruct", help="base model (folder, id or alias)")
     evaluation.add_argument("--checkpoint", default="", help="a trainer checkpoint folder to load weights from")
     evaluation.add_argument("--env", default="ExpRL-Arith-v0")
-    evaluation.add_argument("--env-options", default='{"n_ops": 1, "max_operand": 9}', help="extra env kwargs as JSON")
+    evaluation.add_argument("--env-options", type=json_flag, default={"n_ops": 1, "max_operand": 9},
+                            help="extra env kwargs as JSON")
     evaluation.add_argument("--split", default="test", choices=["train", "test", "all"])
     evaluation.add_argument("--samples", type=int, default=8, help="responses per problem (pass@k for k <= this)")
     evaluation.add_argument("--limit", type=int, default=0, help="first N problems only (0: all)")
@@ -207,7 +209,8 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     check.add_argument("--reward", default="process", choices=["sparse", "outcome", "process"])
     check.add_argument("--batch", type=int, default=16, help="vector env size (one judge call per batch)")
     check.add_argument("--limit", type=int, default=0, help="check only the first N problems (0: all)")
-    check.add_argument("--env-options", default="", help='extra env kwargs as JSON, e.g. \'{"size": 100}\'')
+    check.add_argument("--env-options", type=json_flag, default={},
+                       help='extra env kwargs as JSON, e.g. \'{"size": 100}\'')
     check.set_defaults(run=judge_check)
 
     from judges.bench import BenchConfig

@@ -33,6 +33,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from agents.config_cli import json_object
+
 KS = (1, 2, 4, 8)
 STAGE2_SEED_OFFSET = 10_000
 """Stage 2 of seed s trains with seed s + this, so it draws its own problem order instead of replaying
@@ -101,9 +103,9 @@ class CompareConfig:
     """Base policy every arm starts from: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
     env: str = "ExpRL-Arith-v0"
     """Registered environment id (training on its train split, evaluation on its test split)."""
-    env_options: str = '{"n_ops": 1, "max_operand": 9}'
-    """Extra environment kwargs as JSON (the default is exprl train's: one-operation arithmetic); pass '{}' for
-    environments without these options."""
+    env_options: dict = attrs.field(factory=lambda: {"n_ops": 1, "max_operand": 9}, converter=json_object)
+    """Extra environment kwargs (JSON on the command line; the default is exprl train's: one-operation
+    arithmetic); pass '{}' for environments without these options."""
     arms: str = attrs.field(default=",".join(ARMS), validator=_arms_validator)
     """Comma list of stage-1 arms: sparse_grpo, exprl_outcome, exprl_process, sft, self_distill."""
     seeds: int = attrs.field(default=3, validator=_positive)
@@ -151,6 +153,8 @@ class CompareConfig:
             flag, value = "--" + field.name.replace("_", "-"), getattr(self, field.name)
             if isinstance(value, bool):
                 words.append(flag if value else "--no-" + flag[2:])
+            elif isinstance(value, dict):
+                words += [flag, json.dumps(value)]
             else:
                 words += [flag, str(value)]
         return shlex.join(words)
@@ -470,7 +474,7 @@ def stage_table(rows: dict[tuple[int, str], dict[str, Stats]], stages: Sequence[
 def _budget_text(config: CompareConfig) -> str:
     per_run = config.prompts_per_step * config.group_size
     seeds = ", ".join(str(s) for s in range(config.seeds))
-    return (f"Base model `{config.model}`, environment `{config.env}` `{config.env_options}`; seeds {seeds}. "
+    return (f"Base model `{config.model}`, environment `{config.env}` `{json.dumps(config.env_options)}`; seeds {seeds}. "
             f"Budget per run: {config.steps} optimizer steps x {config.prompts_per_step} problems x "
             f"{config.group_size} samples, at most {config.max_new_tokens} new tokens each (at most "
             f"{config.steps * per_run * config.max_new_tokens} sampled tokens), temperature {config.temperature}, "

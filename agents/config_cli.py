@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import json
 import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -31,15 +33,37 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """A dict from a mapping or from JSON text (how dict-valued settings arrive from a flag or a file)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as error:
+            raise ValueError(f"expected a JSON object, got {value!r:.80} ({error.msg} at column {error.colno})") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected a JSON object (a mapping of option names to values), got {type(value).__name__}")
+    return dict(value)
+
+
+def json_flag(text: str) -> dict[str, Any]:
+    try:
+        return json_object(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, group_title: str) -> None:
-    """``--field-name`` for every field of an attrs class, typed by its default."""
+    """``--field-name`` for every field of an attrs class, typed by its default (JSON for a dict)."""
     group = parser.add_argument_group(group_title)
     docs = field_docs(cls)
     for field in attrs.fields(cls):
         flag = "--" + field.name.replace("_", "-")
-        default = field.default
-        help_text = f"{docs.get(field.name, '')} (default: {default})"
-        if isinstance(default, bool):
+        default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default
+        shown = json.dumps(default) if isinstance(default, dict) else default
+        help_text = f"{docs.get(field.name, '')} (default: {shown})".replace("%", "%%")
+        if isinstance(default, dict):
+            group.add_argument(flag, dest=field.name, type=json_flag, default=default, help=help_text)
+        elif isinstance(default, bool):
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
                                help=help_text)
         else:

@@ -8,9 +8,8 @@ offline reference judge by default), which shows progress long before answers co
 
 from __future__ import annotations
 
-import json
 from math import comb
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -27,7 +26,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def evaluate(
-    policy: Policy, env_id: str, env_options: str = "", split: str = "test", samples: int = 8,
+    policy: Policy, env_id: str, env_options: Mapping[str, Any] | None = None, split: str = "test", samples: int = 8,
     ks: Sequence[int] = (1, 2, 4, 8), limit: int = 0, batch: int = 16, sampling: SamplingConfig = SamplingConfig(),
     judged_reward: str = "process", judge: str = "reference", seed: int = 0,
 ) -> dict:
@@ -35,11 +34,11 @@ def evaluate(
     import torch
 
     torch.manual_seed(seed)
-    options = json.loads(env_options) if env_options else {}
+    options = dict(env_options or {})
     envs = gym.make_vec(env_id, num_envs=batch, split=split, reward="sparse", judge="answer", **options)
     judged = gym.make_vec(env_id, num_envs=batch, split=split, reward=judged_reward, judge=judge, **options)
     paid: list[float] = []
-    problem_ids = [p.id for p in envs.unwrapped.envs[0].problems][: limit or None]
+    problem_ids = [p.id for p in envs.unwrapped.problems][: limit or None]
     jobs = [pid for pid in problem_ids for _ in range(samples)]
     correct: dict[str, int] = {pid: 0 for pid in problem_ids}
     unscorable = 0

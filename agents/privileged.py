@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from exprl_env.problem import Problem, Reference
+from judges.problem import Problem, Reference
 
 
 def references_for(problems: Sequence[Problem], problem_ids: Sequence[str]) -> list[Reference]:

@@ -15,7 +15,7 @@ from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 from agents.privileged import reference_response
-from exprl_env.problem import Reference
+from judges.problem import Reference
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from agents.batch import Batch, batch_from_step
+from agents.config_cli import json_object
 from agents.policy import Policy, SamplingConfig
 from agents.privileged import references_for
 from agents.registry import make_agent
@@ -35,9 +36,9 @@ TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_ste
 class TrainConfig:
     env: str = "ExpRL-Arith-v0"
     """Registered environment id."""
-    env_options: str = '{"n_ops": 1, "max_operand": 9}'
-    """Extra environment kwargs as JSON; the default picks one-operation problems, where SmolLM2-135M earns
-    some dense credit but rarely a boxed correct answer."""
+    env_options: dict = attrs.field(factory=lambda: {"n_ops": 1, "max_operand": 9}, converter=json_object)
+    """Extra environment kwargs (JSON on the command line); the default picks one-operation problems, where
+    SmolLM2-135M earns some dense credit but rarely a boxed correct answer."""
     reward: str = "process"
     """sparse, outcome or process."""
     judge: str = "reference"
@@ -134,10 +135,9 @@ class Trainer:
         self.folder = Path(config.output_dir)
         self.folder.mkdir(parents=True, exist_ok=True)
         _seed_everything(config.seed)
-        options = json.loads(config.env_options) if config.env_options else {}
         self.envs = gym.make_vec(config.env, num_envs=config.prompts_per_step * config.group_size, split="train",
-                                 reward=config.reward, judge=config.judge, **options)
-        self.problems = self.envs.unwrapped.envs[0].problems
+                                 reward=config.reward, judge=config.judge, **config.env_options)
+        self.problems = self.envs.unwrapped.problems
         self.problem_ids = [p.id for p in self.problems]
         self.policy = Policy.from_pretrained(config.model, device=config.device)
         self.agent = make_agent(config.agent, self.policy, agent_config)

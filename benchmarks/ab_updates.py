@@ -22,7 +22,7 @@ import torch
 from agents.batch import Batch
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
-from exprl_env.problem import Reference
+from judges.problem import Reference
 
 
 def bench_prompts(policy: Policy, rows: int = 8) -> list[list[int]]:

@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from agents.models import resolve_model
 from exprl_env.domains import load_problems
 from judges import JudgeItem, make_judge
 from judges.local_server import TransformersServer
@@ -46,7 +47,7 @@ def test_reference_judge_traces_per_second(benchmark, reference_judge):
 
 @pytest.fixture(scope="module")
 def server():
-    with TransformersServer("smollm2-135m-instruct") as server:
+    with TransformersServer(resolve_model("smollm2-135m-instruct")) as server:
         yield server
 
 

@@ -14,9 +14,9 @@ from exprl_env import _autoregister  # noqa: F401  (registers the ids now or whe
 _EXPORTS = {
     "ExpRLEnv": "exprl_env.env",
     "ExpRLVectorEnv": "exprl_env.vector",
-    "Problem": "exprl_env.problem",
-    "SealedReference": "exprl_env.problem",
-    "Reference": "exprl_env.problem",
+    "Problem": "judges.problem",
+    "SealedReference": "judges.problem",
+    "Reference": "judges.problem",
     "DatasetError": "exprl_env.errors",
     "register_domain": "exprl_env.domains",
     "load_problems": "exprl_env.domains",

@@ -25,7 +25,7 @@ import attrs
 import gymnasium as gym
 
 from exprl_env.domains import domains, load_problems
-from exprl_env.problem import Problem
+from judges.problem import Problem
 from exprl_env.prompt import STEP_SEPARATOR, build_prompt, join_steps
 from exprl_env.spaces import UnicodeText
 from exprl_env.split import select_split

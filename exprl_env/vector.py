@@ -16,6 +16,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from exprl_env.env import ExpRLEnv
+from judges.problem import Problem
 
 NULLABLE_INFO = frozenset({"outcome_score", "step_scores", "step_spans", "first_error_step", "answer_correct"})
 
@@ -81,6 +82,11 @@ class ExpRLVectorEnv(VectorEnv):
             infos = self._add_info(infos, info, i)
         self._autoreset = terminations | truncations
         return tuple(observations), rewards, terminations, truncations, infos
+
+    @property
+    def problems(self) -> list[Problem]:
+        """The problems every sub-environment draws from (shared; each carries its sealed reference)."""
+        return self.envs[0].problems
 
     def _add_info(self, vector_infos: dict[str, Any], env_info: dict[str, Any], env_num: int) -> dict[str, Any]:
         """Verdict fields may be None for some envs: keep them in object arrays, where gymnasium would pick

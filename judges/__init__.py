@@ -7,6 +7,10 @@ than 0 when it cannot judge.
 
 from judges.protocol import Judge
 from judges.registry import judge_names, make_judge, register_judge
-from judges.verdict import JudgeItem, Status, Verdict
+from judges.problem import Problem, Reference, SealedReference
+from judges.verdict import Cause, JudgeItem, Status, Verdict
 
-__all__ = ["Judge", "JudgeItem", "Status", "Verdict", "judge_names", "make_judge", "register_judge"]
+__all__ = [
+    "Cause", "Judge", "JudgeItem", "Problem", "Reference", "SealedReference", "Status", "Verdict", "judge_names",
+    "make_judge", "register_judge",
+]

@@ -11,16 +11,19 @@ from __future__ import annotations
 from typing import Sequence
 
 from judges.answers import final_answers, is_prose
-from judges.math_check import ANSWER_UNPARSABLE, CRASHED, DIFFERENT, EQUAL, GOLD_UNPARSABLE, shared_pool
-from judges.verdict import JudgeItem, Status, Verdict
+from judges.math_check import ANSWER_UNPARSABLE, DIFFERENT, EQUAL, GOLD_UNPARSABLE, TIMEOUT, TOO_LONG, shared_pool
+from judges.verdict import Cause, JudgeItem, Status, Verdict
 
-REFERENCE_NOT_CHECKABLE = "reference answer is not machine-checkable"
-_WRONG_REASONS = {
-    DIFFERENT: "final answer differs from the reference",
-    ANSWER_UNPARSABLE: "final answer could not be parsed",
-    "timeout": "final answer took too long to check",
-    "too_long": "final answer is too long to check",
+# What each checker status of the response's answer means: (cause, reason). Statuses not listed are
+# the checker's failure, not the response's, and make the verdict unscorable.
+_ANSWER_STATUS = {
+    DIFFERENT: (Cause.WRONG_ANSWER, "final answer differs from the reference"),
+    ANSWER_UNPARSABLE: (Cause.ANSWER_UNPARSABLE, "final answer could not be parsed"),
+    TIMEOUT: (Cause.ANSWER_TOO_COSTLY, "final answer took too long to check"),
+    TOO_LONG: (Cause.ANSWER_TOO_COSTLY, "final answer is too long to check"),
 }
+# The reference's answer checked against itself: these statuses mean it cannot be checked at all.
+_GOLD_NOT_CHECKABLE = {GOLD_UNPARSABLE, ANSWER_UNPARSABLE, DIFFERENT, TOO_LONG}
 
 
 class AnswerJudge:
@@ -62,19 +65,21 @@ class AnswerJudge:
 
     @staticmethod
     def _verdict(gold: str, found: list[str], gold_status: str, answer_status: str | None) -> Verdict:
-        if is_prose(gold) or gold_status != EQUAL:
+        if is_prose(gold) or gold_status in _GOLD_NOT_CHECKABLE:
             why = "prose" if is_prose(gold) else gold_status
-            return Verdict.unscorable(f"{REFERENCE_NOT_CHECKABLE} ({why})")
+            return Verdict.unscorable(f"reference answer is not machine-checkable ({why})", Cause.REFERENCE_NOT_CHECKABLE)
+        if gold_status != EQUAL:  # the checker failed on the reference itself: nothing about the response is known
+            return Verdict.unscorable(f"answer check failed on the reference ({gold_status})")
         if not found:
-            return _wrong("no final answer given")
+            return _wrong(Cause.NO_ANSWER, "no final answer given")
         if len(found) > 1:
-            return _wrong(f"{len(found)} different final answers given")
+            return _wrong(Cause.SEVERAL_ANSWERS, f"{len(found)} different final answers given")
         if answer_status == EQUAL:
             return Verdict(status=Status.OK, outcome=1.0, answer_correct=True, reason="final answer matches")
-        if answer_status in (CRASHED, GOLD_UNPARSABLE):
-            return Verdict.unscorable(f"answer check failed ({answer_status})")
-        return _wrong(_WRONG_REASONS.get(answer_status, answer_status or "unknown"))
+        if answer_status in _ANSWER_STATUS:
+            return _wrong(*_ANSWER_STATUS[answer_status])
+        return Verdict.unscorable(f"answer check failed ({answer_status})")
 
 
-def _wrong(reason: str) -> Verdict:
-    return Verdict(status=Status.OK, outcome=0.0, answer_correct=False, reason=reason)
+def _wrong(cause: Cause, reason: str) -> Verdict:
+    return Verdict(status=Status.OK, outcome=0.0, answer_correct=False, reason=reason, cause=cause)

@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 from judges.protocol import Judge
 from judges.verdict import JudgeItem, Verdict
 
@@ -137,14 +137,11 @@ def annotations_from_champ(problems: Iterable[Any]) -> list[Annotation]:
     return found
 
 
-def load_bench_data(version: str = "v0") -> tuple[list[Annotation], list[Problem]]:
-    """CHAMP's annotations and all its problems (sealed references), from the installed champ-dataset."""
+def load_annotations(version: str = "v0") -> list[Annotation]:
+    """CHAMP's annotations from the installed champ-dataset (the problems come from ``exprl_env``'s CHAMP domain)."""
     import champ_dataset
 
-    from exprl_env.domains.champ import load_champ
-
-    annotations = annotations_from_champ(champ_dataset.load(version).problems.values())
-    return annotations, load_champ(version)
+    return annotations_from_champ(champ_dataset.load(version).problems.values())
 
 
 # --- reference conditions ------------------------------------------------------------------------------

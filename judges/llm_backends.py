@@ -38,6 +38,8 @@ class BackendError:
 
     reason: str
     retryable: bool = False
+    unparsable: bool = False
+    """True when text came back but never held a valid verdict (the model's failure, not the server's)."""
 
 
 class Counters:
@@ -172,9 +174,7 @@ class TransformersBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from agents.models import resolve_model
-
-        path = resolve_model(model)
+        path = model  # a local folder or hub id (exprl's aliases resolve with agents.models.resolve_model)
         self.model, self.device, self.batch_size = model, device, batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:

@@ -24,13 +24,13 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from exprl_env.problem import Problem
+from judges.problem import Problem
 from judges.answer_judge import AnswerJudge
 from judges.llm_backends import BackendError, OpenAIBackend, Sampling, TransformersBackend
 from judges.llm_schema import VerdictParseError, parse_checkpoints, parse_outcome, parse_process
 from judges.prompts import PROMPT_VERSION, checkpoint_messages, outcome_messages, process_messages
 from judges.steps import split_steps
-from judges.verdict import JudgeItem, Status, Verdict
+from judges.verdict import Cause, JudgeItem, Status, Verdict
 
 _NOTHING = re.compile(r"[A-Za-z0-9]")
 
@@ -40,9 +40,10 @@ def rating_to_score(rating: int) -> float:
     return (rating - 1) / 4
 
 
-def _unscorable(reason: str, answer: Verdict) -> Verdict:
+def _unscorable(error: BackendError, answer: Verdict) -> Verdict:
     """No reward (masked), but math-verify's answer check still stands, for accuracy metrics."""
-    return attrs.evolve(Verdict.unscorable(f"llm judge: {reason}"), answer_correct=answer.answer_correct)
+    cause = Cause.VERDICT_UNPARSABLE if error.unparsable else Cause.BACKEND_FAILED
+    return attrs.evolve(Verdict.unscorable(f"llm judge: {error.reason}", cause), answer_correct=answer.answer_correct)
 
 
 def _squash(text: str) -> str:
@@ -128,7 +129,7 @@ class LLMJudge:
                                              items[index].response))
         for index, result in zip(jobs, self._ask(requests, parse_outcome)):
             if isinstance(result, BackendError):
-                verdicts[index] = _unscorable(result.reason, answers[index])
+                verdicts[index] = _unscorable(result, answers[index])
                 continue
             verdicts[index] = Verdict(Status.OK, rating_to_score(result), answer_correct=answers[index].answer_correct,
                                       reason=f"outcome rating {result}")
@@ -140,7 +141,7 @@ class LLMJudge:
             item = items[index]
             rubric = rubrics[item.problem.id]
             if isinstance(rubric, BackendError):
-                verdicts[index] = _unscorable(f"checkpoints: {rubric.reason}", answers[index])
+                verdicts[index] = _unscorable(attrs.evolve(rubric, reason=f"checkpoints: {rubric.reason}"), answers[index])
                 continue
             spans = list(item.step_spans or split_steps(item.response, self.split)) or [(0, len(item.response))]
             spans_of[index] = spans
@@ -152,7 +153,7 @@ class LLMJudge:
         parsers = [lambda text, n=n: parse_process(text, n) for _, n in requests]
         for index, result in zip(asked, self._ask([m for m, _ in requests], parsers)):
             if isinstance(result, BackendError):
-                verdicts[index] = _unscorable(result.reason, answers[index])
+                verdicts[index] = _unscorable(result, answers[index])
                 continue
             scores = tuple(rating_to_score(r) for r in result)
             first_error = next((k for k, r in enumerate(result) if r == 1), None)
@@ -196,7 +197,8 @@ class LLMJudge:
                 try:
                     results[index] = parsers[index](text)
                 except VerdictParseError as error:
-                    results[index] = BackendError(f"unparseable verdict after {attempt + 1} attempt(s): {error}")
+                    results[index] = BackendError(f"unparseable verdict after {attempt + 1} attempt(s): {error}",
+                                                  unparsable=True)
                     conversations[index] = conversations[index] + [
                         {"role": "assistant", "content": text},
                         {"role": "user", "content": f"That answer is invalid: {error}. Reply with the JSON object only."},

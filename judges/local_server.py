@@ -12,14 +12,12 @@ import subprocess
 import time
 import urllib.request
 
-from agents.models import resolve_model
-
 
 class TransformersServer:
     """A ``transformers serve`` process; use as a context manager or call :meth:`stop`."""
 
     def __init__(self, model: str, startup_timeout: float = 240.0, extra_args: tuple[str, ...] = ()):
-        self.model = resolve_model(model)
+        self.model = model  # a local folder or hub id; exprl's aliases: agents.models.resolve_model
         executable = shutil.which("transformers")
         if executable is None:
             raise FileNotFoundError("the `transformers` command was not found; pip install 'transformers[serving]'")

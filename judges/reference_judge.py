@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from judges.answer_judge import REFERENCE_NOT_CHECKABLE, AnswerJudge
+from judges.answer_judge import AnswerJudge
 from judges.answers import boxed_answers
 from judges.claims import false_equations, stated_results, to_number
 from judges.rubric import Rubric, cached_rubric
 from judges.steps import split_steps
-from judges.verdict import JudgeItem, Status, Verdict
+from judges.verdict import Cause, JudgeItem, Status, Verdict
 
 VERSION = "reference-1"
 
@@ -63,11 +63,11 @@ class ReferenceJudge:
 
     def _score(self, item: JudgeItem, answer: Verdict) -> Verdict:
         rubric = cached_rubric(item.problem)
-        if not answer.ok and not answer.reason.startswith(REFERENCE_NOT_CHECKABLE):
-            return Verdict.unscorable(f"answer check failed: {answer.reason}")
+        if not answer.ok and answer.cause is not Cause.REFERENCE_NOT_CHECKABLE:  # the checker failed: judge nothing
+            return Verdict.unscorable(f"answer check failed: {answer.reason}", answer.cause)
         answer_checkable = rubric.answer is not None and answer.ok
         if not rubric.intermediate and not answer_checkable:
-            return Verdict.unscorable("the reference has no checkpoint this judge can check")
+            return Verdict.unscorable("the reference has no checkpoint this judge can check", Cause.REFERENCE_NOT_CHECKABLE)
         response = item.response
         spans = list(item.step_spans or split_steps(response, self.split) or [(0, len(response))])
         steps = [response[a:b] for a, b in spans]
@@ -76,8 +76,9 @@ class ReferenceJudge:
         spray_limit = max(12, 4 * len(rubric.checkpoints))
         if len(distinct) > spray_limit:
             zeros = tuple(0.0 for _ in spans)
-            return Verdict(Status.OK, 0.0, zeros, tuple(spans), 0, answer.answer_correct,
-                           f"{len(distinct)} distinct stated values (limit {spray_limit})")
+            return Verdict(Status.OK, outcome=0.0, step_scores=zeros, step_spans=tuple(spans), first_error_step=0,
+                           answer_correct=answer.answer_correct, cause=Cause.SPRAY,
+                           reason=f"{len(distinct)} distinct stated values (limit {spray_limit})")
         first_error = self._first_error(steps, answer)
         per_step, per_answer = _weights(rubric, answer_checkable)
         boxed_anywhere = bool(boxed_answers(response))
@@ -97,7 +98,8 @@ class ReferenceJudge:
                     total += per_answer
             scores.append(min(1.0, round(total, 9)))
         reason = f"{len(established)}/{len(rubric.checkpoints)} checkpoints; first error step {first_error}"
-        return Verdict(Status.OK, scores[-1], tuple(scores), tuple(spans), first_error, answer.answer_correct, reason)
+        return Verdict(Status.OK, outcome=scores[-1], step_scores=tuple(scores), step_spans=tuple(spans),
+                       first_error_step=first_error, answer_correct=answer.answer_correct, reason=reason)
 
     @staticmethod
     def _first_error(steps: list[str], answer: Verdict) -> int | None:

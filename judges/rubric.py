@@ -15,7 +15,7 @@ import re
 
 import attrs
 
-from exprl_env.problem import Problem
+from judges.problem import Problem
 from judges.answers import is_prose
 from judges.claims import NOT_CONTINUED, NUMBER, to_number
 

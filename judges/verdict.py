@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from exprl_env.problem import Problem
+from judges.problem import Problem
 
 RewardKind = Literal["sparse", "outcome", "process"]
 Span = tuple[int, int]
@@ -24,6 +24,53 @@ Span = tuple[int, int]
 class Status(str, enum.Enum):
     OK = "ok"
     UNSCORABLE = "unscorable"
+
+
+class Cause(str, enum.Enum):
+    """Why a verdict is what it is, for code to branch on (``reason`` is prose, for people).
+
+    The first group are the response's doing: the verdict is ``ok`` and pays what it pays. The second
+    are the judge's side: the verdict is ``unscorable`` (masked and counted, never a 0).
+    """
+
+    JUDGED = "judged"
+    """An ordinary judgement."""
+    NO_ANSWER = "no_answer"
+    """The response gives no final answer."""
+    SEVERAL_ANSWERS = "several_answers"
+    """The response commits to several different final answers (a hedge is not an answer)."""
+    WRONG_ANSWER = "wrong_answer"
+    """The final answer differs from the reference's."""
+    ANSWER_UNPARSABLE = "answer_unparsable"
+    """The final answer is not mathematics the checker can read."""
+    ANSWER_TOO_COSTLY = "answer_too_costly"
+    """The final answer is too long or too slow to check (an answer built to stall the checker)."""
+    SPRAY = "spray"
+    """The response states so many different values that stating them is not reasoning."""
+
+    REFERENCE_NOT_CHECKABLE = "reference_not_checkable"
+    """The reference gives this judge nothing it can check (a prose answer, no checkpoint)."""
+    CHECKER_FAILED = "checker_failed"
+    """The judge's own machinery failed on this item (a checker process died or stalled, an internal error)."""
+    JUDGE_TIMEOUT = "judge_timeout"
+    """The judge ran past its deadline for this item."""
+    BACKEND_FAILED = "backend_failed"
+    """The model behind the judge could not be reached or answered with an error."""
+    VERDICT_UNPARSABLE = "verdict_unparsable"
+    """The model behind the judge did not give a valid verdict."""
+
+    @property
+    def scorable(self) -> bool:
+        """Whether this cause belongs with an ``ok`` verdict (the response's doing)."""
+        return self in _RESPONSE_CAUSES
+
+
+_RESPONSE_CAUSES = frozenset({Cause.JUDGED, Cause.NO_ANSWER, Cause.SEVERAL_ANSWERS, Cause.WRONG_ANSWER,
+                              Cause.ANSWER_UNPARSABLE, Cause.ANSWER_TOO_COSTLY, Cause.SPRAY})
+
+
+def _default_cause(verdict: "Verdict") -> Cause:
+    return Cause.JUDGED if verdict.status is Status.OK else Cause.CHECKER_FAILED
 
 
 def _unit_interval(instance, attribute, value) -> None:
@@ -63,8 +110,12 @@ class Verdict:
     """Whether the final answer matches the reference; None if unknown."""
     reason: str = ""
     """Judge-side explanation; may quote the reference, so it never goes to the policy."""
+    cause: Cause = attrs.field(default=attrs.Factory(_default_cause, takes_self=True), converter=Cause)
+    """Why, as a value code can branch on; an ``ok`` verdict has a response-side cause, an unscorable one not."""
 
     def __attrs_post_init__(self) -> None:
+        if self.cause.scorable != (self.status is Status.OK):
+            raise ValueError(f"Verdict.cause {self.cause.value!r} does not go with status {self.status.value!r}")
         if self.step_scores is not None:
             for score in self.step_scores:
                 _unit_interval(self, attrs.fields(Verdict).step_scores, score)
@@ -72,8 +123,8 @@ class Verdict:
                 raise ValueError("Verdict.step_spans and step_scores must have the same length")
 
     @classmethod
-    def unscorable(cls, reason: str) -> "Verdict":
-        return cls(status=Status.UNSCORABLE, reason=reason)
+    def unscorable(cls, reason: str, cause: Cause = Cause.CHECKER_FAILED) -> "Verdict":
+        return cls(status=Status.UNSCORABLE, reason=reason, cause=cause)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +134,7 @@ class Verdict:
         """The fields the policy side may see: scores and positions, never the reason."""
         return {
             "verdict_status": self.status.value,
+            "verdict_cause": self.cause.value,
             "outcome_score": self.outcome,
             "step_scores": self.step_scores,
             "step_spans": self.step_spans,

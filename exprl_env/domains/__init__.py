@@ -18,7 +18,7 @@ from exprl_env.domains.champ import load_champ
 from exprl_env.domains.files import load_file, load_hub, looks_like_file
 from exprl_env.domains.gsm import load_gsm
 from exprl_env.domains.rows import rows_to_problems
-from exprl_env.problem import Problem
+from judges.problem import Problem
 
 Loader = Callable[..., Iterable[Problem | Mapping[str, Any]]]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 import random
 
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 
 _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 

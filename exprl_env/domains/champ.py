@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 
 
 def load_champ(version: str = "v0") -> list[Problem]:

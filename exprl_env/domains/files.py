@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from exprl_env.domains.rows import rows_to_problems
 from exprl_env.errors import DatasetError
-from exprl_env.problem import Problem
+from judges.problem import Problem
 
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 

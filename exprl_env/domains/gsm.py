@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 
 
 def _cot_steps(answer_cot: str) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from exprl_env.errors import DatasetError
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 
 FIELDS = ("question", "solution", "answer", "id")
 DEFAULT_COLUMNS = {field: field for field in FIELDS}

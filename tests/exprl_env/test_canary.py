@@ -9,7 +9,7 @@ import pytest
 
 import exprl_env
 from exprl_env.domains import load_problems
-from exprl_env.problem import SealedReference
+from judges.problem import SealedReference
 from tests.conftest import CANARY
 
 

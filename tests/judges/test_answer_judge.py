@@ -1,6 +1,6 @@
 import pytest
 
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 from judges import Judge, JudgeItem, Status, make_judge, register_judge
 from judges.answer_judge import AnswerJudge
 

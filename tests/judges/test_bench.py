@@ -10,12 +10,12 @@ import attrs
 import pytest
 
 from agents.cli import main
-from exprl_env.problem import SealedReference
+from judges.problem import SealedReference
 from judges import Status, Verdict
 from judges.bench import (
     AnnotationError,
     annotations_from_champ,
-    load_bench_data,
+    load_annotations,
     localisation,
     outcome_agreement,
     parse_annotation,
@@ -32,7 +32,9 @@ from tests.judges.scripted_server import ScriptedServer, first_user_text
 @pytest.fixture(scope="module")
 def champ():
     """The real annotations and problems, loaded once (about 3 s)."""
-    return load_bench_data()
+    from exprl_env.domains.champ import load_champ
+
+    return load_annotations(), load_champ()
 
 
 # --- metrics -------------------------------------------------------------------------------------------
@@ -190,7 +192,8 @@ def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, cham
     annotations, problems = champ
     canaried = [attrs.evolve(p, reference=SealedReference((*p.reference.unseal().steps, CANARY),
                                                          p.reference.unseal().answer)) for p in problems]
-    monkeypatch.setattr("judges.bench.load_bench_data", lambda version: (annotations, canaried))
+    monkeypatch.setattr("judges.bench.load_annotations", lambda version: annotations)
+    monkeypatch.setattr("exprl_env.domains.champ.load_champ", lambda version: canaried)
     with ScriptedServer(scripted_grader) as server:
         code = main(["judge-bench", "--judges", "answer", "--llm-url", server.base_url, "--llm-model", "scripted",
                      "--limit", "10", "--references", "correct,none", "--markdown", str(tmp_path / "b.md")])

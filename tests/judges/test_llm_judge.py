@@ -10,7 +10,7 @@ import pytest
 
 import exprl_env
 from exprl_env.domains import load_problems
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 from judges import JudgeItem, make_judge
 from judges.llm_judge import LLMJudge
 from tests.conftest import CANARY

@@ -94,7 +94,7 @@ def test_gaming_attempts_earn_nothing(judge, domain, kwargs, label):
 
 
 def test_problem_without_checkable_checkpoints_is_unscorable(judge):
-    from exprl_env.problem import Problem, SealedReference
+    from judges.problem import Problem, SealedReference
 
     problem = Problem("p", "t", "Is it?", SealedReference(["Clearly so."], "Yes"))
     verdict = judge.score_batch([JudgeItem(problem, "Yes.", "process")])[0]

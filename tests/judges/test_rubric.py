@@ -1,5 +1,5 @@
 from exprl_env.domains import load_problems
-from exprl_env.problem import Problem, SealedReference
+from judges.problem import Problem, SealedReference
 from judges.rubric import MAX_INTERMEDIATE, build_rule_rubric, cached_rubric
 
 

@@ -2,7 +2,7 @@ import pickle
 
 import pytest
 
-from exprl_env.problem import Problem, Reference, SealedReference
+from judges.problem import Problem, Reference, SealedReference
 
 SECRET = "the secret worked solution"
 
