@@ -2,8 +2,9 @@
 
 Sampling is a plain KV-cached decode loop over left-padded prompts, each distinct prompt prefilled once.
 Log-probabilities for training are recomputed (temperature-scaled like the sampler) because the update needs
-them with gradients and under the current parameters, again with each distinct prompt run once. ``step_of_token`` maps a judge's
-character spans onto response tokens, so step-level credit lands on the right tokens.
+them with gradients and under the current parameters, again with each distinct prompt run once.
+``step_of_token`` maps a judge's character spans onto response tokens, so step-level credit lands on the right
+tokens.
 
 The KV cache is a ``transformers.DynamicCache`` made here and passed to every forward by the argument name the
 installed transformers takes: ``cache`` from 5.24 on, ``past_key_values`` before (5.24 warns on every call that
@@ -13,7 +14,7 @@ takes the old name, and 5.40 removes it), so no version we support prints a Futu
 from __future__ import annotations
 
 import inspect
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import torch
@@ -90,7 +91,7 @@ class Policy:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> "Policy":
+    def from_pretrained(cls, name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Policy:
         """Any Hugging Face folder or id, or an alias: ``smollm2-135m-instruct``, ``tiny-random``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
