@@ -8,18 +8,17 @@ paid. It is the policy-free smoke test of data, environment and judge together: 
 reference must earn 1 and a wrong answer 0; with a dense one the reference must earn at least 0.9 and
 the wrong answer less (its steps are right, so it keeps partial credit). References the judge cannot
 check are counted as unscorable, never as 0. ``exprl judge-bench``: judges against CHAMP's human
-first-wrong-step labels (judges/bench.py). ``exprl compare``: ExpRL against its baselines under one
-budget, then sparse GRPO from each (agents/compare.py).
+first-wrong-step labels (judges/bench/). ``exprl compare``: ExpRL against its baselines under one
+budget, then sparse GRPO from each (agents/compare/).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def _perturbed(answer: str) -> str:
@@ -44,26 +43,27 @@ def judge_check(args: argparse.Namespace) -> int:
     import gymnasium as gym
     from tqdm import tqdm
 
+    from judges.reporting import json_number, summarize
+
     envs = gym.make_vec(args.env, num_envs=args.batch, split=args.split, judge=args.judge, reward=args.reward,
                         **args.env_options)
     problems = envs.unwrapped.problems[: args.limit or None]
-    report = {"env": args.env, "split": args.split, "judge": args.judge, "reward": args.reward, "problems": len(problems)}
+    report = {"env": args.env, "split": args.split, "judge": args.judge, "reward": args.reward,
+              "problems": len(problems)}
     for label, wrong in (("reference", False), ("wrong_answer", True)):
-        paid, unscorable, started = [], 0, time.perf_counter()
+        rewards, started = [], time.perf_counter()
         responses = _responses(problems, wrong)
         for start in tqdm(range(0, len(problems), args.batch), desc=f"{label:>12}", unit="batch", file=sys.stderr):
             chunk = problems[start : start + args.batch]
             ids = [p.id for p in chunk] + [chunk[-1].id] * (args.batch - len(chunk))
             envs.reset(options={"problem_id": ids})
             actions = responses[start : start + args.batch] + [""] * (args.batch - len(chunk))
-            rewards = envs.step(actions)[1][: len(chunk)]
-            unscorable += int(sum(math.isnan(r) for r in rewards))
-            paid += [r for r in rewards if not math.isnan(r)]
-        seconds = time.perf_counter() - started
+            rewards += [float(r) for r in envs.step(actions)[1][: len(chunk)]]  # NaN: unscorable
+        seconds, summary = time.perf_counter() - started, summarize(rewards)
         report[label] = {
-            "mean_reward": round(sum(paid) / len(paid), 4) if paid else None,
-            "scored": len(paid),
-            "unscorable": unscorable,
+            "mean_reward": json_number(summary.mean, 4),
+            "scored": summary.n,
+            "unscorable": summary.missing,
             "responses_per_s": round(len(problems) / seconds, 1),
         }
     print(json.dumps(report, indent=2))
@@ -165,7 +165,7 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
-    from agents.config_cli import json_flag, add_config_flags
+    from agents.config_cli import add_config_flags, json_flag
     from agents.registry import agent_classes, agent_names
     from agents.trainer import TrainConfig
 
@@ -198,7 +198,7 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     comparison = commands.add_parser("compare", help="ExpRL against its baselines under one budget, then sparse GRPO",
                                      description="Train every arm from the same start with the same data, seeds and "
                                                  "budget, continue each with sparse GRPO, evaluate pass@k on the test "
-                                                 "split; rerunning resumes. See agents/compare.py.")
+                                                 "split; rerunning resumes. See agents/compare/.")
     add_config_flags(comparison, CompareConfig, "compare")
     comparison.set_defaults(run=compare)
 
@@ -218,7 +218,7 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     bench = commands.add_parser("judge-bench", help="judges against CHAMP's human first-wrong-step annotations",
                                 description="Balanced error rate and first-error localisation of each judge against "
                                             "CHAMP's 540 human annotations, with the correct, no and a wrong "
-                                            "reference; see judges/bench.py for the definitions.")
+                                            "reference; see judges/bench/ for the definitions.")
     add_config_flags(bench, BenchConfig, "bench")
     bench.add_argument("--output", default="", help="write the JSON report to this file instead of stdout")
     bench.add_argument("--markdown", default="", help="also write the report as markdown tables to this file")

@@ -10,7 +10,8 @@ its model for that differs between versions, so that one call is isolated and fa
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 

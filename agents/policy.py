@@ -2,13 +2,19 @@
 
 Sampling is a plain KV-cached decode loop over left-padded prompts, each distinct prompt prefilled once.
 Log-probabilities for training are recomputed (temperature-scaled like the sampler) because the update needs
-them with gradients and under the current parameters, again with each distinct prompt run once. ``step_of_token`` maps a judge's
-character spans onto response tokens, so step-level credit lands on the right tokens.
+them with gradients and under the current parameters, again with each distinct prompt run once.
+``step_of_token`` maps a judge's character spans onto response tokens, so step-level credit lands on the right
+tokens.
+
+The KV cache is a ``transformers.DynamicCache`` made here and passed to every forward by the argument name the
+installed transformers takes: ``cache`` from 5.24 on, ``past_key_values`` before (5.24 warns on every call that
+takes the old name, and 5.40 removes it), so no version we support prints a FutureWarning.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import inspect
+from collections.abc import Sequence
 
 import attrs
 import torch
@@ -57,6 +63,11 @@ class Prefix:
     """[rows] prompt lengths: the position id of the first response token."""
 
 
+def cache_argument(model) -> str:
+    """The keyword a model's forward takes its KV cache by: ``cache`` (transformers >= 5.24) or ``past_key_values``."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def next_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
     """One token per row from [rows, vocab] logits: greedy at temperature 0, else softmax(logits / T),
     restricted to the smallest set of tokens whose mass reaches ``top_p`` (nucleus sampling)."""
@@ -75,11 +86,12 @@ class Policy:
 
     def __init__(self, model, tokenizer, name: str = ""):
         self.model, self.tokenizer, self.name = model, tokenizer, name
+        self._cache_argument = cache_argument(model)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> "Policy":
+    def from_pretrained(cls, name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Policy:
         """Any Hugging Face folder or id, or an alias: ``smollm2-135m-instruct``, ``tiny-random``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -121,7 +133,7 @@ class Policy:
                 break
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=self.device)], dim=1)
             output = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions[:, None],
-                                past_key_values=prefix.cache, use_cache=True)
+                                use_cache=True, **{self._cache_argument: prefix.cache})
             positions += 1
             logits = output.logits[:, -1]
         generated = torch.stack(tokens, dim=1).tolist() if tokens else [[] for _ in range(rows)]
@@ -137,6 +149,8 @@ class Policy:
         """Run each distinct prompt once (left-padded, so every prompt ends at the same column) and expand the
         KV cache, last logits and last hidden state to one row per input row. Gradients flow through the
         shared prompt pass when ``grad`` (the backward sums every group member's share into it)."""
+        from transformers import DynamicCache
+
         distinct: dict[tuple[int, ...], int] = {}
         index = torch.tensor([distinct.setdefault(tuple(p), len(distinct)) for p in prompt_ids], device=self.device)
         unique = list(distinct)
@@ -145,10 +159,10 @@ class Policy:
         ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in unique], device=self.device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in unique], device=self.device)
         positions = (mask.cumsum(1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.model.config)  # filled in place by the forward
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                                output_hidden_states=grad, logits_to_keep=1)
-        cache = output.past_key_values
+                                output_hidden_states=grad, logits_to_keep=1, **{self._cache_argument: cache})
         if len(unique) != len(prompt_ids) or not bool((index == torch.arange(len(index), device=self.device)).all()):
             cache.reorder_cache(index)
         hidden = output.hidden_states[-1][:, -1][index] if grad else None
@@ -190,7 +204,7 @@ class Policy:
             attention = torch.cat([prefix.mask, mask.to(prefix.mask.dtype)], dim=1)
             positions = prefix.lengths[:, None] + torch.arange(longest - 1, device=self.device)
             output = self.model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions,
-                                past_key_values=prefix.cache, use_cache=True, output_hidden_states=hidden)
+                                use_cache=True, output_hidden_states=hidden, **{self._cache_argument: prefix.cache})
             logits = torch.cat([logits, output.logits], dim=1)
             if hidden:
                 states = torch.cat([states, output.hidden_states[-1]], dim=1)

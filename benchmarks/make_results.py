@@ -22,6 +22,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from judges.reporting import markdown_table
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 STAGES = {
@@ -86,31 +88,32 @@ def _stamp(name: str) -> str:
 
 def bench_sections(report: dict) -> list[str]:
     by_name = {b["name"]: b for b in report["benchmarks"]}
-    out = ["## Environment and judges", "", f"Command: `{COMMANDS['bench']}` ({_stamp('bench.json')}); medians.", "",
-           "| benchmark | median | rate |", "|---|---|---|"]
+    out = ["## Environment and judges", "", f"Command: `{COMMANDS['bench']}` ({_stamp('bench.json')}); medians.", ""]
+    rows = []
     for name, (label, rate) in BENCH_ROWS.items():
         if name in by_name:
             median = by_name[name]["stats"]["median"]
             shown = f"{median * 1e6:.0f} µs" if median < 0.01 else f"{median:.3f} s"
-            out.append(f"| {label} | {shown} | {rate(by_name[name], median)} |")
+            rows.append([label, shown, rate(by_name[name], median)])
+    out += markdown_table(["benchmark", "median", "rate"], rows).splitlines()
     peak = by_name["test_matmul_rate"]["extra_info"]["gflops_fp32"] * 1e9
     out += ["", "## Policy and agent rates vs the machine's fp32 matmul rate", "",
             "Same run. \"Of peak\" = FLOPs the work needs (benchmarks/flops.py: 2 x parameters per token forward, "
             "6 x forward + backward, plus attention) / time / the fp32 matmul rate measured in the same run. "
             f"Model: `{os.environ.get('EXPRL_BENCH_MODEL', 'smollm2-135m-instruct')}`, 8 prompts, 64 new tokens.",
-            "", "| benchmark | median | rate | of peak |", "|---|---|---|---|",
-            f"| fp32 matmul (1024², measured) | | {peak / 1e9:.1f} GFLOP/s | 100% |"]
+            ""]
+    rows = [["fp32 matmul (1024², measured)", "", f"{peak / 1e9:.1f} GFLOP/s", "100%"]]
     for name, bench in by_name.items():
         info, median = bench["extra_info"], bench["stats"]["median"]
         if "flops" in info:
             tokens = info.get("new_tokens", info.get("tokens"))
             label = name.replace("test_", "").replace("_", " ")
-            out.append(f"| {label} | {median:.2f} s | {tokens / median:.0f} tokens/s | "
-                       f"{100 * info['flops'] / median / peak:.1f}% |")
+            rows.append([label, f"{median:.2f} s", f"{tokens / median:.0f} tokens/s",
+                         f"{100 * info['flops'] / median / peak:.1f}%"])
     if "test_one_trainer_step" in by_name:
-        out.append(f"| one trainer step (grpo, 8 rollouts) | {by_name['test_one_trainer_step']['stats']['median']:.2f} s"
-                   " | | |")
-    return out + [""]
+        median = by_name["test_one_trainer_step"]["stats"]["median"]
+        rows.append(["one trainer step (grpo, 8 rollouts)", f"{median:.2f} s", "", ""])
+    return out + markdown_table(["benchmark", "median", "rate", "of peak"], rows).splitlines() + [""]
 
 
 def race_section(race: dict) -> list[str]:
@@ -118,11 +121,10 @@ def race_section(race: dict) -> list[str]:
     out = ["## Race against TRL's GRPOTrainer", "",
            f"Command: `{COMMANDS['race']}` ({_stamp('race_trl.json')}). SmolLM2-135M-Instruct, fp32, CPU, "
            "4 prompts x 4 samples, 64 new tokens, same prompts, same reward, no KL; each run a child process, "
-           f"rounds alternate the first side; {s['exprl']['runs']} runs per side, medians.", "",
-           "| side | ready (imports, model, trainer) | first step | steady step |", "|---|---|---|---|"]
-    for side in ("exprl", "trl"):
-        r = s[side]
-        out.append(f"| {side} | {r['ready_s']:.1f} s | {r['first_step_s']:.1f} s | {r['steady_step_s']:.1f} s |")
+           f"rounds alternate the first side; {s['exprl']['runs']} runs per side, medians.", ""]
+    rows = [[side, *(f"{s[side][key]:.1f} s" for key in ("ready_s", "first_step_s", "steady_step_s"))]
+            for side in ("exprl", "trl")]
+    out += markdown_table(["side", "ready (imports, model, trainer)", "first step", "steady step"], rows).splitlines()
     out += ["", f"**Steady step, exprl / TRL: {s['steady_ratio']:.2f}x** (goal <= 0.5x). "
             f"**exprl first step / its steady step: {s['first_over_steady']:.2f}x** (goal <= 2x).", "",
             "Every step of every run (seconds):", ""]
@@ -143,29 +145,27 @@ def profile_section(prof: dict) -> list[str]:
            f"{prof['threads']} threads. \"FLOPs needed\" counts each distinct prompt once and no LM head on prompt "
            "positions (what the step must do, not what a given implementation does), so rows compare directly; "
            "\"of peak\" divides by the fp32 matmul rate measured in the same process. Earlier rows: the same "
-           "script on earlier code (see NOTES below).", "",
-           "| code | phase | wall | FLOPs needed | of peak | top operators (share of self time) |",
-           "|---|---|---|---|---|---|"]
+           "script on earlier code (see NOTES below).", ""]
+    rows = []
     for name, label in PROFILES:
         data = load(name)
         for phase in ("sampling", "update") if data else ():
             p = data[phase]
             ops = ", ".join(f"{o['op'].replace('aten::', '')} {100 * o['share']:.0f}%" for o in p["top_ops"][:4])
-            out.append(f"| {label} | {phase} | {p['seconds']:.2f} s | {p['gflop']:.0f} GFLOP | "
-                       f"{100 * p['of_peak']:.0f}% | {ops} |")
-    return out + [""]
+            rows.append([label, phase, f"{p['seconds']:.2f} s", f"{p['gflop']:.0f} GFLOP", f"{100 * p['of_peak']:.0f}%",
+                         ops])
+    header = ["code", "phase", "wall", "FLOPs needed", "of peak", "top operators (share of self time)"]
+    return out + markdown_table(header, rows).splitlines() + [""]
 
 
 def agents_section(steps: dict) -> list[str]:
     out = ["## Seconds per training step, every agent", "",
            f"Command: `{COMMANDS['agents']}` ({_stamp('agent_steps.json')}): the demo configuration "
            "(SmolLM2-135M-Instruct fp32, CPU, 2 problems x 4 samples, 96 new tokens, `reference` judge, process "
-           "reward); the second of two steps.", "", "| agent | step | sampling | judging | update |",
-           "|---|---|---|---|---|"]
-    for agent, r in steps.items():
-        out.append(f"| {agent} | {r['seconds_step']:.1f} s | {r['seconds_sample']:.1f} s | "
-                   f"{r['seconds_judge']:.2f} s | {r['seconds_update']:.1f} s |")
-    return out + [""]
+           "reward); the second of two steps.", ""]
+    rows = [[agent, f"{r['seconds_step']:.1f} s", f"{r['seconds_sample']:.1f} s", f"{r['seconds_judge']:.2f} s",
+             f"{r['seconds_update']:.1f} s"] for agent, r in steps.items()]
+    return out + markdown_table(["agent", "step", "sampling", "judging", "update"], rows).splitlines() + [""]
 
 
 def ab_section(ab: dict) -> list[str]:
@@ -173,12 +173,11 @@ def ab_section(ab: dict) -> list[str]:
     out = ["## Agent updates side by side", "",
            f"Command: `{COMMANDS['ab']}` ({_stamp('ab_updates.json')}): each agent's update of the same "
            f"{ab['rows']} rollouts ({ab['model']}, fp32, CPU, lr 0), the agents alternating round by round in one "
-           f"process, {ab['rounds']} rounds.", "", f"| agent | median update | rounds | ratio to {first} |",
-           "|---|---|---|---|"]
-    for agent, median in ab["median_s"].items():
-        rounds = " / ".join(f"{s:.1f}" for s in ab["seconds"][agent])
-        out.append(f"| {agent} | {median:.2f} s | {rounds} s | {ab['ratio_to_' + first][agent]:.2f}x |")
-    return out + [""]
+           f"process, {ab['rounds']} rounds.", ""]
+    rows = [[agent, f"{median:.2f} s", " / ".join(f"{s:.1f}" for s in ab["seconds"][agent]) + " s",
+             f"{ab['ratio_to_' + first][agent]:.2f}x"] for agent, median in ab["median_s"].items()]
+    header = ["agent", "median update", "rounds", f"ratio to {first}"]
+    return out + markdown_table(header, rows).splitlines() + [""]
 
 
 def render() -> str:

@@ -42,6 +42,21 @@ def test_pass_at_k_estimator():
     assert pass_at_k(4, 3, 2) == 1.0
 
 
+def test_pass_at_k_leaves_unscorable_responses_out_instead_of_counting_them_wrong():
+    from agents.evaluate import pass_at_k_over_problems
+
+    nan = float("nan")
+    rewards = {"a": [1.0, 0.0, nan, 1.0], "b": [nan, nan, nan, 0.0], "c": [0.0, 0.0, 1.0, 1.0]}
+    result = pass_at_k_over_problems(rewards, [1, 2, 4])
+    # k=1: a 2 of 3 scorable, b 0 of 1, c 2 of 4: (2/3 + 0 + 1/2) / 3 = 7/18 (counting NaN as wrong: a is 1/2)
+    assert abs(result["pass@1"] - 7 / 18) < 1e-12
+    # k=2: a 1 - C(1,2)/C(3,2) = 1; b has 1 scorable response, too few; c 1 - C(2,2)/C(4,2) = 5/6
+    assert abs(result["pass@2"] - (1 + 5 / 6) / 2) < 1e-12
+    assert result["pass@4"] == 1.0 and result["problems_scored"] == {"1": 3, "2": 2, "4": 1}  # only c has 4
+    nothing = pass_at_k_over_problems({"a": [nan, nan]}, [1])
+    assert nothing == {"pass@1": None, "problems_scored": {"1": 0}}  # missing, not 0
+
+
 def test_eval_reports_pass_at_k_on_the_test_split():
     result = subprocess.run(
         [sys.executable, "-m", "agents.cli", "eval", "--model", "tiny-random", "--env", "ExpRL-Arith-v0",
@@ -53,3 +68,4 @@ def test_eval_reports_pass_at_k_on_the_test_split():
     assert report["split"] == "test" and report["problems"] == 3 and report["samples"] == 2
     assert set(report) >= {"pass@1", "pass@2"} and 0.0 <= report["pass@1"] <= report["pass@2"] <= 1.0
     assert 0.0 <= report["judged_process_reward"] <= 1.0
+    assert report["problems_scored"] == {"1": 3, "2": 3} and report["unscorable"] == report["unscorable_judged"] == 0

@@ -1,30 +1,26 @@
-"""exprl compare: the aggregation on hand-computed numbers, one tiny end-to-end compare, and its resume."""
+"""exprl compare: the aggregation on hand-computed numbers, one tiny end-to-end compare, and its resume.
+(The statistics themselves, with the NaN rule, are tested in tests/judges/test_reporting.py.)"""
 
 import json
 import math
 import shutil
 
-import numpy as np
 import pytest
 
 from agents.compare import (
     ARMS,
     CompareConfig,
     Job,
-    Stats,
     differences,
     eval_rows,
-    format_stats,
-    mean_curve,
-    moving_average,
     parse_arms,
     plan_jobs,
     run_summary,
-    seed_stats,
     stage_table,
     train_job,
 )
 from agents.trainer import TIMING_KEYS
+from judges.reporting import Summary
 
 # --- pure functions, hand-computed -----------------------------------------------------------------------
 
@@ -44,26 +40,6 @@ def test_arms_use_the_documented_agent_reward_and_judge():
         "exprl_process": ("grpo", "process", "reference"), "sft": ("sft", "process", "reference"),
         "self_distill": ("self_distill", "process", "reference")}
     assert dict(ARMS["exprl_process"].overrides) == {"process_norm": "delta"}
-
-
-def test_seed_stats_mean_sample_std_min_max():
-    # mean 0.5; squared deviations 0.0625 + 0 + 0.0625 = 0.125; / (3 - 1) = 0.0625; sqrt = 0.25
-    assert seed_stats([0.25, 0.5, 0.75]) == Stats(3, 0.5, 0.25, 0.25, 0.75)
-    assert format_stats(seed_stats([0.25, 0.5, 0.75])) == "0.500 ± 0.250 [0.250, 0.750]"
-    one = seed_stats([0.5, None])
-    assert (one.n, one.mean, math.isnan(one.std)) == (1, 0.5, True) and format_stats(one) == "0.500"
-    assert format_stats(seed_stats([])) == "–"
-
-
-def test_mean_curve_over_seeds_ignores_nan_and_ragged_ends():
-    means, stds = mean_curve([[0.0, 1.0, 1.0], [1.0, math.nan]])
-    np.testing.assert_allclose(means, [0.5, 1.0, 1.0])
-    np.testing.assert_allclose(stds, [math.sqrt(0.5), 0.0, 0.0])  # (0.25 + 0.25) / (2 - 1); one value: no spread
-
-
-def test_moving_average_is_trailing_and_skips_nan():
-    np.testing.assert_allclose(moving_average([1, 2, 3, 4], 2), [1.0, 1.5, 2.5, 3.5])
-    np.testing.assert_allclose(moving_average([1, math.nan, 3], 2), [1.0, 1.0, 3.0])
 
 
 def test_differences_name_nested_keys():
@@ -89,7 +65,7 @@ def test_run_summary_counts_sampled_tokens_and_skips_unscorable_steps():
                {**step, "reward_mean": math.nan, "response_tokens": 6.5, "unscorable": 8, "answer_accuracy": 0.5}]
     summary = run_summary(records, CompareConfig(prompts_per_step=2, group_size=4))
     assert summary["sampled_tokens"] == (10 + 6.5) * 8 and summary["unscorable"] == 9 and summary["steps"] == 2
-    assert summary["reward_first_fifth"] == 0.1 and math.isnan(summary["reward_last_fifth"])
+    assert summary["reward_first_fifth"] == 0.1 and summary["reward_last_fifth"] is None  # missing, not NaN or 0
     assert summary["accuracy_last_fifth"] == 0.5 and summary["seconds"] == 4.0
 
 
@@ -110,7 +86,7 @@ def test_eval_rows_and_table_aggregate_over_seeds():
                _train(2, "sft", 0, 90, 60.0), _eval(2, "sft", 0, 1.0, 1.0, 0.9)]
     rows = eval_rows(records)
     assert list(rows) == [(0, "base"), (1, "sft"), (2, "sft")]
-    assert rows[(0, "base")]["pass@1"] == Stats(2, 0.5, math.sqrt(0.125), 0.25, 0.75)  # (0.0625 * 2) / 1
+    assert rows[(0, "base")]["pass@1"] == Summary(2, 0, 0.5, math.sqrt(0.125), 0.25, 0.75)  # (0.0625 * 2) / 1
     assert rows[(1, "sft")]["sampled_tokens"].mean == 110 and rows[(1, "sft")]["minutes"].mean == 2.0
     assert "problems" not in rows[(0, "base")]
     table = stage_table(rows, (0, 1), [1, 2]).splitlines()
@@ -123,6 +99,17 @@ def test_eval_rows_and_table_aggregate_over_seeds():
                         "| 0.500 ± 0.000 [0.500, 0.500] | 110 ± 14 [100, 120] | 2.0 ± 1.4 [1.0, 3.0] |")
     assert len(table) == 4  # stage 2 belongs to the other table
     assert stage_table(rows, (0, 2), [1, 2]).splitlines()[3].startswith("| 2 | sft | 1 | 1.000 | 1.000 | 0.900 | 90 |")
+
+
+def test_a_seed_without_a_value_is_left_out_and_counted_not_taken_as_zero():
+    records = [_eval(1, "sft", 0, 0.5, 1.0, 0.25), _eval(1, "sft", 1, 0.25, None, math.nan),
+               _eval(1, "sft", 2, 0.75, 0.5, 0.75)]
+    rows = eval_rows(records)
+    assert rows[(1, "sft")]["pass@2"] == Summary(2, 1, 0.75, math.sqrt(0.125), 0.5, 1.0)  # not (1 + 0 + 0.5) / 3
+    assert rows[(1, "sft")]["judged_process_reward"].mean == 0.5
+    assert stage_table(rows, (1,), [1, 2]).splitlines()[2] == (
+        "| 1 | sft | 3 | 0.500 ± 0.250 [0.250, 0.750] | 0.750 ± 0.354 [0.500, 1.000] (1 missing) "
+        "| 0.500 ± 0.354 [0.250, 0.750] (1 missing) | – | – |")
 
 
 # --- end to end with the tiny random model ---------------------------------------------------------------

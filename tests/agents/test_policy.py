@@ -1,5 +1,8 @@
 """The policy's sampling loop and scoring pass against the plain definitions they optimise."""
 
+import logging
+import warnings
+
 import pytest
 import torch
 
@@ -85,6 +88,40 @@ def test_sampling_is_reproducible_from_the_seed_and_rows_differ(tiny):
     again = tiny.sample(prompts, config)
     assert [s.response_ids for s in first] == [s.response_ids for s in again]
     assert len({s.response_ids for s in first}) > 1  # a group shares its prefill, not its randomness
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_sampling_and_scoring_warn_of_no_deprecated_transformers_api(tiny):
+    """transformers 5.24 renamed the KV-cache argument ``past_key_values`` to ``cache`` and warns (a FutureWarning,
+    plus a log line) on every call that uses the old name; 5.40 removes it. Every path through the cache: sampling
+    (greedy and sampled), scoring with gradients, value-head states."""
+    prompts = [tiny.prompt_ids("What is 2 + 2?")] * 2 + [tiny.prompt_ids("Name a prime number larger than ten.")]
+    responses = [[5, 6, 7], [8], [9, 10, 11, 12]]
+    logging.Logger.warning_once.cache_clear()  # transformers logs some deprecations once per process
+    records = Records()
+    logging.getLogger("transformers").addHandler(records)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            tiny.sample(prompts, SamplingConfig(temperature=0.0, max_new_tokens=4))
+            tiny.sample(prompts, SamplingConfig(temperature=0.8, max_new_tokens=4))
+            logp, _ = tiny.token_logprobs(prompts, responses, temperature=0.8)
+            logp.sum().backward()
+            with torch.no_grad():
+                tiny.forward_responses(prompts, responses, hidden=True)
+    finally:
+        logging.getLogger("transformers").removeHandler(records)
+        tiny.model.zero_grad()
+    assert not [m for m in records.messages if "deprecated" in m.lower()]
 
 
 def test_next_tokens_greedy_temperature_and_nucleus():

@@ -10,7 +10,6 @@ import attrs
 import pytest
 
 from agents.cli import main
-from judges.problem import SealedReference
 from judges import Status, Verdict
 from judges.bench import (
     AnnotationError,
@@ -24,6 +23,7 @@ from judges.bench import (
     step_at,
     with_wrong_references,
 )
+from judges.problem import SealedReference
 from judges.steps import split_steps
 from tests.conftest import CANARY
 from tests.judges.scripted_server import ScriptedServer, first_user_text

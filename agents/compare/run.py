@@ -1,0 +1,215 @@
+"""``exprl compare``, the run: train and evaluate each planned job unless it is done, resumably.
+
+Every training run and every evaluation has its own folder under ``output_dir`` and a JSON file that
+marks it finished (``train.json``, ``eval.json``), so an interrupted compare picks up where it stopped:
+finished runs and evaluations are skipped, an unfinished run resumes from its latest trainer checkpoint
+(the trainer's exact resume), and a folder started with other settings is an error rather than silently
+mixed in. When every job is done, :func:`agents.compare.report.write_outputs` writes the results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from agents.compare.plan import ARMS, KS, STAGE2, STAGE2_SEED_OFFSET, CompareConfig, Job, plan_jobs
+from agents.compare.report import write_outputs
+from judges.reporting import json_number, mean_of
+
+GITIGNORE = ("# written by exprl compare: models and trainer state are large; records, metrics and plots are not\n"
+             "model/\ncheckpoints/\ntensorboard/\n*.partial\n")
+"""The output folder's .gitignore (the default folder is inside the repository, and results get committed)."""
+
+
+
+class SettingsMismatch(ValueError):
+    """A run folder holds a run started with other settings."""
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write, fsync, then rename, so a marker file is either complete or absent, even after a power cut."""
+    partial = path.with_suffix(".partial")
+    with open(partial, "w", encoding="utf-8") as file:
+        file.write(json.dumps(data, indent=2) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """``key: old -> new`` for every top-level or nested key whose value differs (pure; for error messages)."""
+    found = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += [f"{key}.{line}" for line in differences(a, b)]
+        elif a != b:
+            found.append(f"{key}: {a!r} -> {b!r}")
+    return found
+
+
+def _train_settings(config: CompareConfig, job: Job, root: Path):
+    """(TrainConfig, agent config, start label) of a training job."""
+    from agents.registry import agent_classes
+    from agents.trainer import TrainConfig
+
+    arm = ARMS[job.arm] if job.stage == 1 else STAGE2
+    start = config.model if job.stage == 1 else f"stage1/{job.arm}/seed-{job.seed}/model"
+    train = TrainConfig(
+        env=config.env, env_options=config.env_options, reward=arm.reward, judge=arm.judge, agent=arm.agent,
+        model=config.model if job.stage == 1 else str(root / start),
+        steps=config.steps if job.stage == 1 else config.stage2_steps, prompts_per_step=config.prompts_per_step,
+        group_size=config.group_size, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+        seed=job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET, output_dir=str(root / job.folder),
+        save_every=config.save_every, device=config.device)
+    agent_config = attrs.evolve(agent_classes(arm.agent)[1](), lr=config.lr, **dict(arm.overrides))
+    return train, agent_config, start
+
+
+def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str) -> dict:
+    """What makes a run this run: its settings, minus where it lives and which device it runs on."""
+    settings = {k: v for k, v in attrs.asdict(train).items() if k not in ("output_dir", "model", "device")}
+    return {"base_model": config.model, "start": start, "train": settings, "agent": attrs.asdict(agent_config)}
+
+
+def _check_same_settings(folder: Path, identity: dict) -> None:
+    """A folder holding a run started with other settings is an error: resuming it would mix two experiments."""
+    started = _read_json(folder / "run.json")
+    if started is not None and started != identity:
+        raise SettingsMismatch(f"{folder} holds a run started with other settings "
+                               f"({'; '.join(differences(started, identity))}); use another --output-dir, or "
+                               "delete that folder to train it again")
+
+
+def train_job(config: CompareConfig, job: Job, root: Path) -> bool:
+    """Train one run unless it is finished; False when skipped. Its final model goes to ``<run>/model``.
+
+    ``run.json`` (the settings) is written before training and ``train.json`` (the record) after the model
+    is exported, so a folder with the first and not the second is an unfinished run: the trainer resumes
+    it from its latest checkpoint.
+    """
+    from agents.trainer import Trainer
+
+    folder = root / job.folder
+    train, agent_config, start = _train_settings(config, job, root)
+    identity = json.loads(json.dumps(_identity(config, train, agent_config, start)))  # as run.json holds it
+    _check_same_settings(folder, identity)
+    finished = (folder / "train.json").is_file()
+    if not finished:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_json(folder / "run.json", identity)
+        trainer = Trainer(train, agent_config)
+        records = trainer.train()
+        trainer.envs.close()
+        _export_model(trainer.policy, folder / "model")
+        _write_json(folder / "train.json", {
+            "kind": "train", "stage": job.stage, "arm": job.arm, "seed": job.seed,
+            "config": {**identity, "train": attrs.asdict(train)}, "result": run_summary(records, config),
+            "metrics": f"{job.folder}/metrics.jsonl"})
+    if not config.keep_checkpoints:  # optimizer states are only for resuming; the model is exported
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    return not finished
+
+
+def _export_model(policy: Any, folder: Path) -> None:
+    """The policy as a plain Hugging Face folder (weights and tokenizer): what stage 2 and evaluation load."""
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    policy.model.save_pretrained(staging)
+    policy.tokenizer.save_pretrained(staging)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
+def run_summary(records: Sequence[dict], config: CompareConfig) -> dict:
+    """A training run in a few numbers: start and end of its curves (the mean over the steps that have a value;
+    None when none has, e.g. every rollout unscorable), what it sampled, how long it took."""
+    fifth = max(1, len(records) // 5)
+    head, tail = records[:fifth], records[-fifth:]
+    rows = config.prompts_per_step * config.group_size
+    return {
+        "steps": len(records),
+        "reward_first_fifth": json_number(mean_of(r["reward_mean"] for r in head)),
+        "reward_last_fifth": json_number(mean_of(r["reward_mean"] for r in tail)),
+        "accuracy_first_fifth": json_number(mean_of(r["answer_accuracy"] for r in head)),
+        "accuracy_last_fifth": json_number(mean_of(r["answer_accuracy"] for r in tail)),
+        "sampled_tokens": round(sum(r["response_tokens"] * rows for r in records)),
+        "unscorable": int(sum(r.get("unscorable", 0) for r in records)),
+        "skipped_steps": int(records[-1].get("skipped_steps_total", 0)) if records else 0,
+        "seconds": float(sum(r["seconds_step"] for r in records)),
+    }
+
+
+def _eval_identity(config: CompareConfig, job: Job) -> dict:
+    return {"model": config.model if job.stage == 0 else f"{job.folder}/model", "env": config.env,
+            "env_options": config.env_options, "split": "test", "samples": config.eval_samples,
+            "limit": config.eval_limit, "batch": config.eval_batch, "max_new_tokens": config.max_new_tokens,
+            "temperature": config.temperature, "seed": job.seed}
+
+
+def eval_job(config: CompareConfig, job: Job, root: Path) -> bool:
+    """Evaluate one model unless it was already evaluated with these settings; False when skipped.
+
+    Evaluation is a pure function of the model and its settings, so other settings (say a larger
+    ``--eval-limit``) re-evaluate instead of failing.
+    """
+    from agents.evaluate import evaluate
+    from agents.policy import Policy, SamplingConfig
+
+    folder = root / job.folder
+    identity = _eval_identity(config, job)
+    previous = _read_json(folder / "eval.json")
+    if previous is not None and previous["config"] == identity:
+        return False
+    model = config.model if job.stage == 0 else str(root / identity["model"])
+    policy = Policy.from_pretrained(model, device=config.device)
+    sampling_config = SamplingConfig(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
+    report = evaluate(policy, config.env, config.env_options, "test", config.eval_samples, ks=KS,
+                      limit=config.eval_limit, batch=config.eval_batch, sampling=sampling_config, seed=job.seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "eval.json", {"kind": "eval", "stage": job.stage, "arm": job.arm, "seed": job.seed,
+                                       "config": identity, "result": report})
+    return True
+
+
+def collect_records(root: Path, jobs: Iterable[Job]) -> list[dict]:
+    """The finished jobs' records, in plan order."""
+    records = []
+    for job in jobs:
+        record = _read_json(root / job.folder / f"{job.kind}.json")
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def run_compare(config: CompareConfig) -> dict:
+    """Run (or resume) every job of the comparison, then write the outputs; returns what it did and where."""
+    from tqdm import tqdm
+
+    root = Path(config.output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / ".gitignore").write_text(GITIGNORE)
+    jobs = plan_jobs(config.arm_names, config.seeds, config.stage2_steps > 0)
+    counts: Counter[str] = Counter()
+    with tqdm(jobs, desc="compare", unit="job", file=sys.stderr) as bar:
+        for job in bar:
+            bar.set_postfix_str(job.label)
+            ran = (train_job if job.kind == "train" else eval_job)(config, job, root)
+            counts[("trained" if job.kind == "train" else "evaluated") if ran else f"skipped_{job.kind}"] += 1
+    records = collect_records(root, jobs)
+    outputs = write_outputs(config, root, records)
+    return {"output_dir": str(root), "jobs": len(jobs), "trained": counts["trained"],
+            "evaluated": counts["evaluated"], "skipped_train": counts["skipped_train"],
+            "skipped_eval": counts["skipped_eval"], **outputs}
