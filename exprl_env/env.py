@@ -137,7 +137,7 @@ class ExpRLEnv(gym.Env[str, str]):
 
     def _longest_observation(self) -> int:
         """The longest observation this env can return: its longest prompt, plus the response in step mode."""
-        longest_prompt = max(len(build_prompt(problem.question)) for problem in self.problems)
+        longest_prompt = len(build_prompt(max((problem.question for problem in self.problems), key=len)))
         if self.step_mode == "completion":
             return longest_prompt
         return longest_prompt + len(STEP_SEPARATOR) + self.max_chars

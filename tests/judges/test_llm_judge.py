@@ -281,3 +281,18 @@ def test_an_invalid_verdict_that_quotes_the_reference_is_not_quoted_in_the_reaso
         retry = user_text(server.requests[-1])
     assert not verdict.ok and "score must be an integer 1-5, got a str" in verdict.reason
     assert CANARY not in verdict.reason and CANARY not in retry
+
+
+def test_the_in_process_backend_pickles_without_its_weights_and_reloads_them():
+    import pickle
+
+    from agents.models import resolve_model
+
+    judge = make_judge("llm", model=resolve_model("tiny-random"), max_tokens=4, parse_retries=0)
+    data = pickle.dumps(judge)
+    weights = sum(p.numel() * p.element_size() for p in judge.backend.lm.parameters())
+    assert len(data) < weights / 10  # the settings travel, not the model
+    copy = pickle.loads(data)
+    assert copy.backend.lm is not judge.backend.lm and copy.backend.tokenizer is not None
+    verdict = copy.score_batch([JudgeItem(PROBLEM, "some work", "outcome")])[0]
+    assert verdict.ok or verdict.outcome is None  # a random model: a verdict or unscorable, never a crash
