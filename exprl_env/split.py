@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Sequence, TypeVar
 
+from exprl_env.checks import check_choice, check_number
+
 SPLITS = ("train", "test", "all")
 T = TypeVar("T")
 
@@ -17,10 +19,8 @@ def in_test_split(problem_id: str, test_fraction: float) -> bool:
 
 def select_split(problems: Sequence[T], split: str, test_fraction: float = 0.1) -> list[T]:
     """The problems on one side of the split (``"all"`` keeps every problem), in their given order."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if not 0.0 <= test_fraction <= 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1], got {test_fraction!r}")
+    check_choice("split", split, SPLITS)
+    test_fraction = check_number("test_fraction", test_fraction, low=0.0, high=1.0)
     if split == "all":
         return list(problems)
     want_test = split == "test"

@@ -7,10 +7,16 @@ timeouts, 429 and 5xx are retried with exponential backoff and full jitter; any 
 circuit opens: calls fail immediately for ``breaker_cooldown`` seconds, then one trial call decides.
 A failed call returns a :class:`BackendError` in place of text, so the judge can answer unscorable for
 that item and go on with the rest of the batch.
+
+Both backends pickle (for subprocess vector envs, Ray workers): a pickle holds the settings, and the
+client, thread pool and locks (or the in-process model) are rebuilt on unpickling; the circuit breaker
+starts closed. An API key taken from ``OPENAI_API_KEY`` is read again in the new process and never
+written into the pickle; a key passed as ``api_key=`` is (it is needed to reconnect).
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -59,6 +65,14 @@ class Counters:
         with self._lock:
             self.latencies.append(seconds)
 
+    def __getstate__(self) -> dict:
+        with self._lock:
+            return {name: value for name, value in vars(self).items() if name != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def snapshot(self) -> dict[str, float]:
         with self._lock:
             ordered = sorted(self.latencies)
@@ -99,6 +113,9 @@ class CircuitBreaker:
         with self._lock:
             return self._opened_at is not None
 
+    def __reduce__(self):
+        return (CircuitBreaker, (self.threshold, self.cooldown))  # closed again: its clock is this process's
+
 
 def _classify(error: Exception) -> BackendError:
     import openai
@@ -117,7 +134,7 @@ class OpenAIBackend:
         self,
         base_url: str,
         model: str,
-        api_key: str = "EMPTY",
+        api_key: str | None = None,
         timeout: float = 120.0,
         max_concurrency: int = 8,
         max_retries: int = 4,
@@ -128,8 +145,13 @@ class OpenAIBackend:
     ):
         from openai import OpenAI
 
+        self._settings = {"base_url": base_url, "model": model, "api_key": api_key, "timeout": timeout,
+                          "max_concurrency": max_concurrency, "max_retries": max_retries, "backoff": backoff,
+                          "max_backoff": max_backoff, "breaker_threshold": breaker_threshold,
+                          "breaker_cooldown": breaker_cooldown}
         self.model, self.max_retries, self.backoff, self.max_backoff = model, max_retries, backoff, max_backoff
-        self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "EMPTY")
+        self.client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
         self.pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="exprl-judge")
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown)
         self.counters = Counters()
@@ -166,6 +188,14 @@ class OpenAIBackend:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
+    def __getstate__(self) -> dict:
+        current = {"max_retries": self.max_retries, "backoff": self.backoff, "max_backoff": self.max_backoff}
+        return {"settings": {**self._settings, **current}, "counters": self.counters}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["settings"])
+        self.counters = state["counters"]
+
 
 class TransformersBackend:
     """Greedy or sampled chat completions from a causal LM loaded in this process, in padded batches."""
@@ -175,6 +205,7 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = model  # a local folder or hub id (exprl's aliases resolve with agents.models.resolve_model)
+        self._settings = {"model": model, "device": device, "batch_size": batch_size}
         self.model, self.device, self.batch_size = model, device, batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
@@ -209,3 +240,11 @@ class TransformersBackend:
 
     def close(self) -> None:
         pass
+
+    def __getstate__(self) -> dict:
+        """The settings only: the model is loaded again from ``model`` when unpickled, not copied into the pickle."""
+        return {"settings": self._settings, "counters": self.counters}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["settings"])
+        self.counters = state["counters"]

@@ -10,13 +10,18 @@ Answers must be one JSON object, reasoning before score (:mod:`judges.llm_schema
 is asked again with the validation error, then the item is unscorable. Responses with no words or digits,
 or that only repeat the question, are rated 1 without asking (nothing to judge, nothing to be fooled
 by). Completions are cached by (prompt version, model, messages, sampling); failures never are.
+
+Both caches are judge-side secrets: a checkpoint list quotes the reference, and so may a completion.
+They are keyed by SHA-256 digests and hold their text sealed (:class:`~judges.problem.SealedReference`'s
+encoding), so ``vars(judge)``, a pickle or a traceback showing the judge's attributes shows no reference
+text. The judge pickles: the completion cache, lock and answer checker are left out and rebuilt; the
+checkpoint cache (sealed) is kept, so a worker process does not ask for checkpoints again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -24,7 +29,7 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from judges.problem import Problem
+from judges.problem import Problem, SealedReference
 from judges.answer_judge import AnswerJudge
 from judges.llm_backends import BackendError, OpenAIBackend, Sampling, TransformersBackend
 from judges.llm_schema import VerdictParseError, parse_checkpoints, parse_outcome, parse_process
@@ -44,6 +49,22 @@ def _unscorable(error: BackendError, answer: Verdict) -> Verdict:
     """No reward (masked), but math-verify's answer check still stands, for accuracy metrics."""
     cause = Cause.VERDICT_UNPARSABLE if error.unparsable else Cause.BACKEND_FAILED
     return attrs.evolve(Verdict.unscorable(f"llm judge: {error.reason}", cause), answer_correct=answer.answer_correct)
+
+
+def _seal(texts: list[str]) -> SealedReference:
+    """Judge-side text kept unreadable in memory and pickles (it may quote the reference)."""
+    return SealedReference(tuple(texts), "")
+
+
+def _unseal(sealed: SealedReference) -> list[str]:
+    return list(sealed.unseal().steps)
+
+
+def _reference_key(problem: Problem) -> str:
+    """A digest of a problem's id and exact reference: the checkpoint cache's key (a new reference, a new key)."""
+    reference = problem.reference.unseal()
+    payload = json.dumps([problem.id, list(reference.steps), reference.answer])
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _squash(text: str) -> str:
@@ -77,18 +98,19 @@ class LLMJudge:
             raise ValueError("llm judge: give model= (with base_url= for an OpenAI-compatible server such as "
                              "vLLM, SGLang or `transformers serve`; without it the model runs in-process)")
         if backend is None and base_url is not None:
-            backend = OpenAIBackend(base_url, model, api_key or os.environ.get("OPENAI_API_KEY", "EMPTY"),
-                                    timeout=timeout, max_concurrency=max_concurrency, max_retries=max_retries)
+            backend = OpenAIBackend(base_url, model, api_key, timeout=timeout, max_concurrency=max_concurrency,
+                                    max_retries=max_retries)
         elif backend is None:
             backend = TransformersBackend(model, device=device)
         split_steps("", split)  # validates the method now
         self.backend, self.split, self.parse_retries = backend, split, parse_retries
         self.model = model or getattr(backend, "model", type(backend).__name__)
         self.sampling = Sampling(temperature=temperature, max_tokens=max_tokens)
+        self._answer_time_limit = answer_time_limit
         self.answers = AnswerJudge(time_limit=answer_time_limit)
-        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._cache: OrderedDict[str, SealedReference] = OrderedDict()  # digest -> sealed completion
         self._cache_size = cache_size
-        self._rubrics: dict[tuple[str, str], list[str]] = {}
+        self._rubrics: dict[str, SealedReference] = {}  # digest of (problem id, reference) -> sealed checkpoints
         self._lock = threading.Lock()
         self.stats = {"items": 0, "unscorable": 0, "cache_hits": 0, "parse_retries": 0, "prefiltered": 0}
 
@@ -119,6 +141,18 @@ class LLMJudge:
 
     def close(self) -> None:
         self.backend.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(vars(self))
+        for rebuilt in ("_lock", "_cache", "answers"):
+            del state[rebuilt]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._cache = OrderedDict()
+        self.answers = AnswerJudge(time_limit=self._answer_time_limit)
 
     # --- outcome and process ------------------------------------------------------------------------
     def _judge_outcomes(self, items, answers, jobs: list[int], verdicts: list) -> None:
@@ -165,9 +199,9 @@ class LLMJudge:
         found: dict[str, list[str] | BackendError] = {}
         todo: dict[str, Problem] = {}
         for problem in problems:
-            key = (problem.id, problem.reference.fingerprint)
+            key = _reference_key(problem)
             if key in self._rubrics:
-                found[problem.id] = self._rubrics[key]
+                found[problem.id] = _unseal(self._rubrics[key])
             else:
                 todo[problem.id] = problem
         requests = []
@@ -177,7 +211,7 @@ class LLMJudge:
         for problem, result in zip(todo.values(), self._ask(requests, parse_checkpoints)):
             found[problem.id] = result
             if not isinstance(result, BackendError):
-                self._rubrics[(problem.id, problem.reference.fingerprint)] = result
+                self._rubrics[_reference_key(problem)] = _seal(result)
         return found
 
     # --- asking, with validation retries and the cache ---------------------------------------------
@@ -216,8 +250,9 @@ class LLMJudge:
         texts: list[str | BackendError | None] = []
         with self._lock:
             for key in keys:
-                texts.append(self._cache.get(key))
-                if key in self._cache:
+                sealed = self._cache.get(key)
+                texts.append(_unseal(sealed)[0] if sealed is not None else None)
+                if sealed is not None:
                     self._cache.move_to_end(key)
                     self.stats["cache_hits"] += 1
         missing = [i for i, text in enumerate(texts) if text is None]
@@ -226,7 +261,7 @@ class LLMJudge:
             for i, text in zip(missing, fresh):
                 texts[i] = text
                 if isinstance(text, str):  # failures are never cached
-                    self._cache[keys[i]] = text
+                    self._cache[keys[i]] = _seal([text])
                     if len(self._cache) > self._cache_size:
                         self._cache.popitem(last=False)
         return texts  # type: ignore[return-value]

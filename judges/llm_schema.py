@@ -2,12 +2,14 @@
 
 Anything else (no JSON, wrong keys, a score outside 1-5, a step count that does not match, the score
 written before its reasoning) raises :class:`VerdictParseError` with a message that the judge is shown
-when it is asked again. After the retries run out the verdict is unscorable, never 0.
+when it is asked again. After the retries run out the verdict is unscorable, never 0. Messages show a
+wrong score only when it is a number: any text the judge wrote may quote the reference.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -30,9 +32,16 @@ def _object(text: str) -> tuple[dict[str, Any], str]:
     raise VerdictParseError("no JSON object found; answer with the JSON object only")
 
 
+def _shown(value: Any) -> str:
+    """A wrong value for an error message: numbers as written, anything else by type only."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
 def _score(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise VerdictParseError(f"{where}: score must be an integer 1-5, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise VerdictParseError(f"{where}: score must be an integer 1-5, got {_shown(value)}")
     if not 1 <= int(value) <= 5:
         raise VerdictParseError(f"{where}: score must be between 1 and 5, got {value!r}")
     return int(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 import random
 
+from exprl_env.checks import check_int, check_str
 from judges.problem import Problem, SealedReference
 
 _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
@@ -33,8 +34,10 @@ def load_arith(
     size: int = 1000, seed: int = 0, n_ops: int = 2, max_operand: int = 20, operators: str = "+-*"
 ) -> list[Problem]:
     """``size`` problems of ``n_ops`` operations on integers in [1, max_operand], drawn from ``operators``."""
-    if n_ops < 1 or max_operand < 1 or size < 1:
-        raise ValueError(f"size, n_ops and max_operand must be >= 1, got {size}, {n_ops}, {max_operand}")
+    size, n_ops, max_operand = (check_int(name, value, minimum=1) for name, value in
+                                [("size", size), ("n_ops", n_ops), ("max_operand", max_operand)])
+    seed = check_int("seed", seed)
+    check_str("operators", operators)
     unknown = sorted(set(operators) - set(_APPLY))
     if unknown or not operators:
         raise ValueError(f"operators must be a non-empty string over '+-*', got {operators!r}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from exprl_env.checks import check_str
 from judges.problem import Problem, SealedReference
 
 
 def load_champ(version: str = "v0") -> list[Problem]:
     """All CHAMP problems; the reference is the human solution steps and the final answer (``_answer``)."""
+    check_str("version", version)
     import champ_dataset
 
     dataset = champ_dataset.load(version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from exprl_env.checks import check_int, check_number
 from judges.problem import Problem, SealedReference
 
 
@@ -13,6 +14,8 @@ def _cot_steps(answer_cot: str) -> tuple[str, ...]:
 
 def load_gsm(size: int = 500, seed: int = 0, difficulty: float = 1.0) -> list[Problem]:
     """``size`` generated problems; the reference is ``metadata["answer_cot"]`` and the answer field."""
+    size, seed = check_int("size", size, minimum=1), check_int("seed", seed)
+    difficulty = check_number("difficulty", difficulty, low=0.0)
     import reasoning_gym
 
     dataset = reasoning_gym.create_dataset("gsm_symbolic", size=size, seed=seed, difficulty=difficulty)

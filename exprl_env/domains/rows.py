@@ -2,7 +2,11 @@
 
 Every data source (local files, Hugging Face datasets, a user's loader) ends here, so one set of rules
 decides what a usable problem is: a non-empty string question, a string answer, a worked solution given
-as a list of strings or as one string split on lines, and a unique id.
+as a list of strings or as one string split on lines, and a unique id. A question longer than
+:data:`MAX_QUESTION_CHARS` is refused: it is a data error (a whole document in one field), not a prompt.
+
+Errors never quote a row's values: a solution or answer is the hidden reference, and an error message
+ends up in logs and terminals. They give the row, the field, the type and the length.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from exprl_env.errors import DatasetError
 from judges.problem import Problem, SealedReference
 
 FIELDS = ("question", "solution", "answer", "id")
+MAX_QUESTION_CHARS = 100_000
+"""Longest question accepted from data (about 25k tokens: past any policy context this project trains)."""
 DEFAULT_COLUMNS = {field: field for field in FIELDS}
 
 
@@ -49,15 +55,26 @@ def _row_problems(row: Any, columns: Mapping[str, str]) -> list[str]:
                 if not split_steps(value):
                     found.append(f"{where}: empty")
             else:
-                found.append(f"{where}: must be a string or a list of strings, got {type(value).__name__}")
+                found.append(f"{where}: must be a string or a list of strings, got {_kind(value)}")
         elif not isinstance(value, str):
-            found.append(f"{where}: must be a string, got {type(value).__name__} {value!r:.40}; quote it")
+            found.append(f"{where}: must be a string, got {_kind(value)}; write it as a string (quote it)")
         elif not value.strip():
             found.append(f"{where}: empty")
+        elif field == "question" and len(value.strip()) > MAX_QUESTION_CHARS:
+            found.append(f"{where}: {len(value.strip()):,} characters, over the limit of {MAX_QUESTION_CHARS:,} "
+                         "(MAX_QUESTION_CHARS)")
     id_value = row.get(columns["id"])
-    if id_value is not None and not isinstance(id_value, (str, int)):
+    if id_value is not None and (isinstance(id_value, bool) or not isinstance(id_value, (str, int))):
         found.append(f"field '{columns['id']}': must be a string or integer, got {type(id_value).__name__}")
     return found
+
+
+def _kind(value: Any) -> str:
+    """A value's type and size, never its content (it may be a reference)."""
+    try:
+        return f"{type(value).__name__} of length {len(value)}"
+    except TypeError:
+        return type(value).__name__
 
 
 def rows_to_problems(

@@ -1,7 +1,10 @@
-"""A canary planted in every reference never reaches anything the policy side can see."""
+"""A canary planted in every reference never reaches anything the policy side can see, error messages and
+pickles included."""
 
+import json
 import logging
 import pickle
+import traceback
 
 import attrs
 import gymnasium as gym
@@ -83,3 +86,66 @@ def test_the_canary_really_is_in_the_references():
     problem = _canary_gsm()[0]
     assert CANARY in problem.reference.unseal().text
     assert CANARY not in repr(problem) and CANARY not in pickle.dumps(problem).decode("latin-1")
+
+
+# --- error messages ---------------------------------------------------------------------------------------
+BAD_ROWS = [
+    {"question": "Q?", "solution": "s", "answer": [CANARY]},  # a non-string answer
+    {"question": "Q?", "solution": "s", "answer": {"value": CANARY}},
+    {"question": "Q?", "solution": "s", "answer": 31415926535897932384},  # its digits are the answer
+    {"question": "Q?", "solution": {"steps": CANARY}, "answer": "1"},  # a solution of the wrong type
+    {"question": "Q?", "solution": [CANARY, 1], "answer": "1"},
+    {"question": "Q?", "solution": "s", "answer": "1", "id": [CANARY]},
+]
+
+
+@pytest.mark.parametrize("row", BAD_ROWS, ids=range(len(BAD_ROWS)))
+def test_dataset_errors_about_a_row_never_quote_its_reference(tmp_path, row):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(exprl_env.DatasetError) as caught:
+        gym.make("ExpRL-Math-v0", dataset=str(path))
+    assert "row 0: field" in str(caught.value)
+    assert CANARY[:12] not in str(caught.value) and "314159" not in str(caught.value)
+
+
+FILES = [
+    ("truncated.jsonl", f'{{"question": "Q?", "solution": "s", "answer": "{CANARY}\n'.encode()),
+    ("latin.jsonl", f'{{"question": "Q?", "solution": "s", "answer": "{CANARY} caf\xe9"}}\n'.encode("latin-1")),
+    ("latin.csv", f"question,solution,answer\nQ?,s,{CANARY} caf\xe9\n".encode("latin-1")),
+    ("wide.csv", f"question,solution,answer\nQ?,s,{CANARY}{'x' * 200_000}\n".encode()),
+    ("broken.json", f'[{{"question": "Q?", "answer": "{CANARY}" "solution": "s"}}]'.encode()),
+]
+
+
+@pytest.mark.parametrize("name, content", FILES, ids=[name for name, _ in FILES])
+def test_dataset_errors_about_a_file_never_quote_its_content(tmp_path, name, content):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(exprl_env.DatasetError) as caught:
+        load_problems(str(tmp_path / name))
+    assert name in str(caught.value) and CANARY[:12] not in str(caught.value)
+
+
+def test_a_hub_loading_error_that_quotes_the_data_is_reported_without_it(monkeypatch):
+    import datasets
+
+    def arrow_like_failure(*args, **kwargs):
+        raise ValueError(f"Could not convert '{CANARY} 42' with type str: tried to convert to int64")
+
+    monkeypatch.setattr(datasets, "load_dataset", arrow_like_failure)
+    with pytest.raises(exprl_env.DatasetError, match="Could not convert <...> with type str") as caught:
+        load_problems("someone/some-dataset-exprl-canary")
+    printed = "".join(traceback.format_exception(caught.value))  # the original error is not chained into it
+    assert CANARY not in str(caught.value) and CANARY not in printed
+
+
+# --- pickles ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [{}, {"reward": "sparse"}, {"judge": "scripted", "step_mode": "step"}])
+def test_a_pickled_vector_env_holds_no_readable_reference(kwargs):
+    envs = gym.make_vec("ExpRL-canary-gsm-v0", num_envs=3, split="all", **kwargs)
+    envs.reset(seed=0)
+    envs.step(["First compute the total."] * 3)
+    data = pickle.dumps(envs.unwrapped)
+    assert CANARY not in data.decode("latin-1")
+    copy = pickle.loads(data)
+    assert copy.problems[0].reference.unseal() == envs.unwrapped.problems[0].reference.unseal()

@@ -148,3 +148,108 @@ def test_a_process_judge_that_returns_no_step_scores_is_a_loud_error():
     env.reset(seed=0)
     with pytest.raises(RuntimeError, match="without step scores"):
         env.step("x")
+
+
+# --- every observation is inside observation_space ----------------------------------------------------
+def _long_question_problems(length=10_000_000):
+    from judges.problem import Problem, SealedReference
+
+    return [Problem("long", "long", "What is " + "1 + " * (length // 4) + "1?", SealedReference(["1 + 1 = 2"], "2")),
+            Problem("short", "long", "What is 1 + 1?", SealedReference(["1 + 1 = 2"], "2"))]
+
+
+@pytest.mark.parametrize("step_mode", ["completion", "step"])
+def test_every_observation_is_in_the_observation_space_even_for_a_10_mb_question(step_mode):
+    env = gym.make("ExpRL-Arith-v0", problems=_long_question_problems(), judge="scripted", reward="process",
+                   step_mode=step_mode, max_steps=3, max_chars=50, disable_env_checker=True).unwrapped
+    seen = []
+    for index in (0, 1):
+        for actions in (["a" * 20, "b" * 20, "c"], ["x" * 10_000], ["\\boxed{2}"]):  # ends by steps, length, answer
+            seen.append(env.reset(options={"index": index})[0])
+            for action in actions:
+                observation, _, terminated, truncated, _ = env.step(action)
+                seen.append(observation)
+                if terminated or truncated:
+                    break
+    assert max(map(len, seen)) > 10_000_000
+    assert all(observation in env.observation_space for observation in seen)
+
+
+def test_the_observation_space_is_sized_by_the_longest_prompt_and_the_step_budget():
+    completion = arith_env()
+    step = arith_env(step_mode="step", max_chars=100)
+    longest = max(len(f"{INSTRUCTION}\n\n{p.question}") for p in completion.problems)
+    assert completion.observation_space.max_length == longest
+    assert step.observation_space.max_length == longest + 2 + 100
+
+
+@pytest.mark.parametrize("step_mode", ["completion", "step"])
+def test_check_env_passes_with_a_question_longer_than_any_fixed_limit(step_mode):
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("ExpRL-Arith-v0", problems=_long_question_problems(2_000_000)[:1], judge="scripted",
+                   reward="process", step_mode=step_mode, max_chars=64).unwrapped
+    check_env(env, skip_render_check=True)
+
+
+def test_an_over_long_step_ends_the_episode_with_the_response_cut_at_max_chars():
+    env = arith_env(step_mode="step", max_chars=30, reward="sparse")
+    prompt, _ = env.reset(options={"index": 0})
+    observation, reward, _, truncated, info = env.step("y" * 1000)
+    assert truncated and info["overlong"] and reward == 0.0 and observation == prompt + "\n\n" + "y" * 30
+
+
+# --- a failing step changes nothing -------------------------------------------------------------------
+def test_a_step_whose_judge_raises_leaves_the_episode_as_it_was():
+    from tests.conftest import ScriptedJudge
+
+    class Flaky(ScriptedJudge):
+        fail = True
+
+        def score_batch(self, items):
+            if self.fail:
+                raise ConnectionError("judge down")
+            return super().score_batch(items)
+
+    judge = Flaky()
+    env = arith_env(judge=judge, reward="process", step_mode="step", max_steps=4)
+    env.reset(options={"index": 1})
+    judge.fail = False
+    env.step("first")
+    judge.fail = True
+    with pytest.raises(ConnectionError):
+        env.step("second")
+    assert env.steps == ["first"] and env.observation.endswith("first")
+    judge.fail = False
+    observation, _, _, _, info = env.step("second")
+    assert env.steps == ["first", "second"] and info["step_index"] == 1
+
+
+def test_a_judge_that_answers_the_wrong_number_of_items_is_an_error_not_a_zero():
+    class Short:
+        name = "short"
+
+        def score_batch(self, items):
+            return []
+
+    env = arith_env(judge=Short(), reward="outcome")
+    env.reset(seed=0)
+    with pytest.raises(RuntimeError, match=r"judge 'short' returned 0 verdict\(s\) for 1 item\(s\)"):
+        env.step("x")
+
+
+# --- pickling ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("judge", ["scripted", "reference", "answer"])
+def test_an_env_pickles_mid_episode_and_continues_identically(judge):
+    import pickle
+
+    reward = "sparse" if judge == "answer" else "process"
+    env = arith_env(judge=judge, reward=reward, step_mode="step", max_steps=4)
+    env.reset(seed=3)
+    env.step("first step")
+    copy = pickle.loads(pickle.dumps(env))
+    steps, answer = reference_steps(env)
+    for action in [steps[0], f"\\boxed{{{answer}}}"]:
+        ours, theirs = env.step(action), copy.step(action)
+        assert ours[0] == theirs[0] and ours[1:4] == theirs[1:4] and ours[4] == theirs[4]
+    assert env.reset()[0] == copy.reset()[0]  # the random generator travelled too

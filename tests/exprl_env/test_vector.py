@@ -70,3 +70,87 @@ def test_verdict_fields_that_are_none_for_some_envs_stay_none():
     _, _, _, _, infos = envs.step([f"6 * 2 = 13\n\n\\boxed{{{answer}}}", f"\\boxed{{{answer}}}"])
     assert infos["first_error_step"][0] == 0 and infos["first_error_step"][1] is None
     assert infos["answer_correct"].dtype == object and infos["answer_correct"][1] is True
+
+
+# --- a failing step changes no sub-environment -----------------------------------------------------------
+def _run(envs, steps):
+    """Observations, rewards, terminations, truncations and scores of a sequence of vector steps."""
+    results = []
+    for actions in steps:
+        observations, rewards, terminated, truncated, infos = envs.step(actions)
+        results.append((observations, rewards.tolist(), terminated.tolist(), truncated.tolist(),
+                        list(infos.get("step_scores", []))))
+    return results
+
+
+STEPS = [["first"] * 8, ["\\boxed{1}", "second", "third", "\\boxed{2}", "x", "y", "z", "w"], ["again"] * 8]
+
+
+@pytest.mark.parametrize("bad", [123, None, ["a list"], b"bytes"])
+def test_a_bad_action_for_one_env_steps_no_env_and_a_retry_matches_a_clean_run(bad):
+    clean, _ = make(num_envs=8, reward="process", step_mode="step", max_steps=3)
+    clean.reset(seed=4)
+    expected = _run(clean, STEPS)
+
+    envs, judge = make(num_envs=8, reward="process", step_mode="step", max_steps=3)
+    envs.reset(seed=4)
+    results = _run(envs, STEPS[:1])
+    calls = judge.calls
+    broken = list(STEPS[1])
+    broken[3] = bad
+    with pytest.raises(TypeError, match=r"env 3 of 8: action must be a str .*; no env was stepped"):
+        envs.step(broken)
+    assert judge.calls == calls and [len(env.steps) for env in envs.unwrapped.envs] == [1] * 8
+    results += _run(envs, STEPS[1:])
+    assert results == expected
+
+
+def test_a_judge_that_raises_steps_no_env_and_does_not_autoreset():
+    envs, judge = make(num_envs=3, reward="sparse", step_mode="step", max_steps=3)
+    envs.reset(seed=0)
+    envs.step(["\\boxed{1}", "a", "b"])  # env 0 ends: its next step is an autoreset
+    problem_before = [env.problem for env in envs.unwrapped.envs]
+
+    def down(items):
+        raise ConnectionError("judge down")
+
+    judge.score_batch = down
+    with pytest.raises(ConnectionError):
+        envs.step(["ignored", "c", "\\boxed{2}"])
+    assert [env.problem for env in envs.unwrapped.envs] == problem_before
+    assert [len(env.steps) for env in envs.unwrapped.envs] == [1, 1, 1] and envs.unwrapped._autoreset.tolist() == [
+        True, False, False]
+
+
+def test_a_bad_reset_option_for_one_env_resets_no_env():
+    envs, _ = make(num_envs=3)
+    first, _ = envs.reset(seed=1)
+    with pytest.raises(TypeError, match=r"env 2 of 3: reset option 'index' must be an int"):
+        envs.reset(seed=9, options={"index": [0, 1, True]})
+    with pytest.raises(KeyError, match=r"env 1 of 3: .*no problem with id 'nope'"):
+        envs.reset(options={"problem_id": ["arith-0-2-20-0", "nope", "arith-0-2-20-1"]})
+    assert tuple(env.observation for env in envs.unwrapped.envs) == first
+
+
+def test_a_masked_reset_returns_the_current_observation_of_the_other_envs():
+    envs, _ = make(num_envs=2, step_mode="step", max_steps=5)
+    envs.reset(seed=0)
+    observations, *_ = envs.step(["one", "two"])
+    again, _ = envs.reset(options={"reset_mask": np.array([True, False])})
+    assert again[1] == observations[1] and again[1].endswith("two")
+    assert all(o in envs.unwrapped.single_observation_space for o in again)
+
+
+# --- pickling ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("judge, reward", [("scripted", "process"), ("reference", "process"), ("answer", "sparse")])
+def test_the_vector_env_pickles_and_continues_identically(judge, reward):
+    import pickle
+
+    envs = gym.make_vec("ExpRL-Arith-v0", num_envs=3, size=40, split="all", judge=judge, reward=reward,
+                        step_mode="step", max_steps=3)
+    envs.reset(seed=2)
+    envs.step(["one", "two", "\\boxed{3}"])
+    copy = pickle.loads(pickle.dumps(envs.unwrapped))
+    assert copy.judge is not None and all(env.judge is copy.judge for env in copy.envs)  # one judge, shared
+    steps = [["\\boxed{1}", "x", "y"], ["a", "b", "c"]]
+    assert _run(envs.unwrapped, steps) == _run(copy, steps)

@@ -41,3 +41,11 @@ def test_process_and_checkpoint_schemas():
     assert parse_checkpoints('{"checkpoints": ["a", "b", "c"]}') == ["a", "b", "c"]
     with pytest.raises(VerdictParseError, match="between 2 and 6"):
         parse_checkpoints('{"checkpoints": ["a"]}')
+
+
+@pytest.mark.parametrize("score", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_a_non_finite_score_is_a_parse_error_not_a_crash(score):
+    with pytest.raises(VerdictParseError, match="score must be an integer 1-5"):
+        parse_outcome('{"reasoning": "x", "score": %s}' % score)
+    with pytest.raises(VerdictParseError, match="step 1: score must be an integer 1-5"):
+        parse_process('{"steps": [{"reasoning": "x", "score": %s}]}' % score, 1)

@@ -201,3 +201,98 @@ def test_configuration_errors_are_clear():
         LLMJudge()
     with pytest.raises(ValueError, match="step split method"):
         LLMJudge(base_url="http://127.0.0.1:9/v1", model="m", split="words")
+
+
+# --- caches hold no readable reference; the judge pickles ------------------------------------------------
+def canary_leaky_server(body):
+    """A judge that quotes the reference in its checkpoints and its reasoning."""
+    text = first_user_text(body)
+    if "List the key checkpoints" in text:
+        return 200, json.dumps({"checkpoints": [f"{CANARY} one", f"{CANARY} two"]})
+    if "Rate each numbered step" in text:
+        steps = re.split(r"Step \d+:\n", response_section(text))[1:]
+        return 200, json.dumps({"steps": [{"reasoning": f"per {CANARY}", "score": 4} for _ in steps]})
+    return 200, json.dumps({"reasoning": f"The reference says {CANARY}", "score": 3})
+
+
+CANARY_PROBLEM = Problem("c1", "canary", "What is 1 + 1?", SealedReference([f"{CANARY} 1 + 1 = 2"], "2"))
+
+
+def test_the_caches_hold_no_readable_reference_in_vars_or_pickles():
+    import pickle
+
+    with ScriptedServer(canary_leaky_server) as server:
+        judge = judge_for(server)
+        items = [JudgeItem(CANARY_PROBLEM, "1 + 1 = 2\n\n\\boxed{2}", kind) for kind in ("outcome", "process")]
+        first = judge.score_batch(items)
+        assert judge._rubrics and judge._cache  # both caches are in use
+        seen = [repr(vars(judge)), str(vars(judge)), pickle.dumps(judge).decode("latin-1")]
+        assert judge.score_batch(items) == first and judge.stats["cache_hits"] >= 2  # the sealed caches still work
+    assert not [text for text in seen if CANARY in text]
+
+
+def test_the_llm_judge_pickles_and_judges_the_same_after():
+    import pickle
+
+    with ScriptedServer(grader) as server:
+        judge = judge_for(server)
+        items = [JudgeItem(PROBLEM, "6 * 2 = 12\n\nWRONG step", "process"), JudgeItem(PROBLEM, "12", "outcome")]
+        verdicts = judge.score_batch(items)
+        copy = pickle.loads(pickle.dumps(judge))
+        asked = len(server.requests)
+        assert copy.score_batch(items) == verdicts
+        checkpoint_requests = [b for b in server.requests[asked:] if "List the key checkpoints" in first_user_text(b)]
+    assert checkpoint_requests == []  # the sealed checkpoints travelled with the judge
+    assert copy.backend.client is not judge.backend.client and copy.counters()["calls"] >= judge.counters()["calls"]
+
+
+def test_the_api_key_from_the_environment_stays_out_of_the_pickle(monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    judge = make_judge("llm", base_url="http://127.0.0.1:9/v1", model="m")
+    assert judge.backend.client.api_key == "sk-from-the-environment"
+    assert b"sk-from-the-environment" not in pickle.dumps(judge)
+    assert pickle.loads(pickle.dumps(judge)).backend.client.api_key == "sk-from-the-environment"
+
+
+def test_a_vector_env_with_the_llm_judge_pickles_and_shares_one_rebuilt_judge():
+    import pickle
+
+    exprl_env.register_domain("canary-llm-pickle", lambda: [CANARY_PROBLEM])
+    with ScriptedServer(canary_leaky_server) as server:
+        envs = gym.make_vec("ExpRL-canary-llm-pickle-v0", num_envs=3, split="all", reward="process", judge="llm",
+                            judge_kwargs={"base_url": server.base_url, "model": "scripted"})
+        envs.reset(seed=0)
+        stepped = envs.step(["1 + 1 = 2"] * 3)
+        data = pickle.dumps(envs.unwrapped)
+        copy = pickle.loads(data)
+        copy.reset(seed=0)
+        again = copy.step(["1 + 1 = 2"] * 3)
+    assert CANARY not in data.decode("latin-1")
+    assert len({id(env.judge) for env in copy.envs}) == 1 and copy.judge is copy.envs[0].judge
+    assert again[1].tolist() == stepped[1].tolist()
+
+
+def test_an_invalid_verdict_that_quotes_the_reference_is_not_quoted_in_the_reason():
+    reply = json.dumps({"reasoning": "checked", "score": f"{CANARY}: five"})
+    with ScriptedServer(lambda body: (200, reply)) as server:
+        verdict = judge_for(server, parse_retries=1).score_batch([JudgeItem(CANARY_PROBLEM, "work", "outcome")])[0]
+        retry = user_text(server.requests[-1])
+    assert not verdict.ok and "score must be an integer 1-5, got a str" in verdict.reason
+    assert CANARY not in verdict.reason and CANARY not in retry
+
+
+def test_the_in_process_backend_pickles_without_its_weights_and_reloads_them():
+    import pickle
+
+    from agents.models import resolve_model
+
+    judge = make_judge("llm", model=resolve_model("tiny-random"), max_tokens=4, parse_retries=0)
+    data = pickle.dumps(judge)
+    weights = sum(p.numel() * p.element_size() for p in judge.backend.lm.parameters())
+    assert len(data) < weights / 10  # the settings travel, not the model
+    copy = pickle.loads(data)
+    assert copy.backend.lm is not judge.backend.lm and copy.backend.tokenizer is not None
+    verdict = copy.score_batch([JudgeItem(PROBLEM, "some work", "outcome")])[0]
+    assert verdict.ok or verdict.outcome is None  # a random model: a verdict or unscorable, never a crash
