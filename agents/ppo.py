@@ -11,6 +11,8 @@ clipped value loss. Unscorable rollouts are left out entirely.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import attrs
 import torch
 
@@ -18,6 +20,10 @@ from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import chunked, guarded_step
 from agents.policy import Policy
+from agents.protocol import load_optimizer_state, refuse_references
+
+if TYPE_CHECKING:
+    from judges.problem import Reference
 
 
 @attrs.frozen
@@ -83,7 +89,8 @@ class PPO:
             batch.temperature, hidden=True)
         return logp, mask, self.value_head(hidden).squeeze(-1) * mask
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
+        refuse_references(self, references)
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
         chunks = chunked(rows, self.config.micro_batch)
         longest = max(len(s.response_ids) for s in batch.samples)
@@ -134,5 +141,5 @@ class PPO:
         return {"optimizer": self.optimizer.state_dict(), "value_head": self.value_head.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state)
         self.value_head.load_state_dict(state["value_head"])
