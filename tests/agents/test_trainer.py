@@ -75,21 +75,6 @@ def test_checkpoint_holds_no_reference_text(tmp_path):
             assert step.encode() not in blob
 
 
-def test_only_the_two_baselines_receive_references():
-    import inspect
-
-    from agents.registry import agent_classes
-
-    for name in AGENTS:
-        agent_class = agent_classes(name)[0]
-        parameters = list(inspect.signature(agent_class.update).parameters)
-        if name in ("sft", "self_distill"):
-            assert agent_class.needs_reference and parameters == ["self", "batch", "references"]
-        else:
-            assert not agent_class.needs_reference and parameters == ["self", "batch"]
-    assert not {"reference", "references", "problems"} & {f.name for f in __import__("attrs").fields(Batch)}
-
-
 def test_unknown_agent_is_named():
     with pytest.raises(ValueError, match=r"unknown agent 'dqn'; agents: \['grpo', 'ppo', 'reinforce', 'self_distill', 'sft'\]"):
         make_agent("dqn", policy=None)
