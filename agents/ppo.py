@@ -83,6 +83,25 @@ class PPO:
             previous = score
         return rewards
 
+    def token_targets(self, batch: Batch, old_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(advantages, returns, token mask), each [B, longest response]: GAE over each scorable rollout's token
+        rewards and old values, then the advantages whitened over all scorable tokens of the batch."""
+        rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
+        longest = max(len(s.response_ids) for s in batch.samples)
+        advantages, returns = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
+        for i in rows:
+            n = len(batch.samples[i].response_ids)
+            advantages[i, :n], returns[i, :n] = ob.gae(self.token_rewards(batch, i), old_values[i, :n],
+                                                       self.config.gamma, self.config.lam)
+        token_mask = torch.zeros(len(batch), longest)
+        for i in rows:
+            token_mask[i, : len(batch.samples[i].response_ids)] = 1.0
+        if rows:
+            mean = ob.masked_mean(advantages, token_mask)
+            std = ob.masked_mean((advantages - mean) ** 2, token_mask).sqrt()
+            advantages = (advantages - mean) / (std + 1e-6) * token_mask
+        return advantages, returns, token_mask
+
     def _forward(self, batch: Batch, chunk: list[int]):
         logp, mask, hidden = self.policy.forward_responses(
             [batch.samples[i].prompt_ids for i in chunk], [batch.samples[i].response_ids for i in chunk],
@@ -95,22 +114,11 @@ class PPO:
         chunks = chunked(rows, self.config.micro_batch)
         longest = max(len(s.response_ids) for s in batch.samples)
         old_logp, old_values = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
-        advantages, returns = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
         with torch.no_grad():
             for chunk in chunks:
                 logp, _, values = self._forward(batch, chunk)
                 old_logp[chunk, : logp.shape[1]], old_values[chunk, : values.shape[1]] = logp, values
-        for i in rows:
-            n = len(batch.samples[i].response_ids)
-            advantages[i, :n], returns[i, :n] = ob.gae(self.token_rewards(batch, i), old_values[i, :n],
-                                                       self.config.gamma, self.config.lam)
-        token_mask = torch.zeros(len(batch), longest)
-        for i in rows:
-            token_mask[i, : len(batch.samples[i].response_ids)] = 1.0
-        if rows:
-            mean = ob.masked_mean(advantages, token_mask)
-            std = ob.masked_mean((advantages - mean) ** 2, token_mask).sqrt()
-            advantages = (advantages - mean) / (std + 1e-6) * token_mask
+        advantages, returns, token_mask = self.token_targets(batch, old_values)
         total_tokens = max(float(token_mask.sum()), 1.0)
         tracked = {"clip_fraction": 0.0, "value_loss": 0.0}
 

@@ -223,7 +223,6 @@ CHILD = textwrap.dedent("""
     import os, shutil, signal, sys, time
     import safetensors.torch
     import tests.conftest  # registers the vowels judge
-    from agents import durable
     from agents.trainer import TrainConfig, Trainer
 
     point, folder, options = sys.argv[1], sys.argv[2], eval(sys.argv[3])
@@ -246,6 +245,15 @@ CHILD = textwrap.dedent("""
                 os.truncate(path, os.path.getsize(path) // 3)
                 die()
         safetensors.torch.save_model = save_model
+    elif point == "inside the trainer.json write":
+        import pathlib
+        original_write_text = pathlib.Path.write_text
+        def write_text(self, text, *args, **kwargs):
+            if last() and self.name == "trainer.json":
+                original_write_text(self, text[: len(text) // 2], *args, **kwargs)
+                die()
+            return original_write_text(self, text, *args, **kwargs)
+        pathlib.Path.write_text = write_text
     elif point == "before the folder is renamed into place":
         original_replace = os.replace
         def replace(source, target):
@@ -263,6 +271,7 @@ CHILD = textwrap.dedent("""
             return original_rmtree(path, *args, **kwargs)
         shutil.rmtree = rmtree
     else:  # a random moment: the parent kills; the writes are slowed so that the moment falls inside a save
+        from agents import durable
         original_fsync = durable.fsync_file
         def slow_fsync(path):
             time.sleep(0.15)
@@ -270,7 +279,7 @@ CHILD = textwrap.dedent("""
         durable.fsync_file = slow_fsync
     Trainer(TrainConfig(output_dir=folder, **options)).train()
 """)
-KILL_POINTS = ["inside the model write", "before the folder is renamed into place",
+KILL_POINTS = ["inside the model write", "inside the trainer.json write", "before the folder is renamed into place",
                "inside the deletion of an old checkpoint", "a random moment"]
 
 

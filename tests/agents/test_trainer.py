@@ -63,13 +63,14 @@ def test_resuming_from_step_one_reproduces_the_uninterrupted_step_two(tmp_path, 
     assert torch.equal(params(a.policy), params(b.policy))
 
 
-def test_checkpoint_holds_no_reference_text(tmp_path):
+@pytest.mark.parametrize("agent", ["grpo", "sft"])  # SFT opens the references through the privileged channel
+def test_the_run_folder_holds_no_reference_text(tmp_path, agent):
     from exprl_env.domains import load_problems
 
-    trainer = Trainer(config(tmp_path, steps=1))
-    trainer.train()
-    folder = trainer.latest_checkpoint()
-    blob = b"".join(path.read_bytes() for path in folder.iterdir()) + (tmp_path / "run" / "metrics.jsonl").read_bytes()
+    Trainer(config(tmp_path, steps=1, agent=agent)).train()
+    files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
+    assert {"manifest.json", "trainer.json", "state.pt", "train_config.json", "metrics.jsonl"} <= {f.name for f in files}
+    blob = b"".join(path.read_bytes() for path in files)
     for problem in load_problems("arith", size=50):
         for step in problem.reference.unseal().steps:
             assert step.encode() not in blob
