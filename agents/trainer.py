@@ -32,8 +32,19 @@ import torch
 
 from agents.batch import Batch, batch_from_step
 from agents.config_cli import json_object
-from agents.durable import (CheckpointDamaged, append_line, atomic_write_text, atomic_write_with, checkpoint_folders,
-                            prune, publish_folder, read_jsonl, remove_leftovers, set_aside, verify_manifest)
+from agents.durable import (
+    CheckpointDamaged,
+    append_line,
+    atomic_write_text,
+    atomic_write_with,
+    checkpoint_folders,
+    prune,
+    publish_folder,
+    read_jsonl,
+    remove_leftovers,
+    set_aside,
+    verify_manifest,
+)
 from agents.policy import Policy, SamplingConfig
 from agents.privileged import references_for_agent
 from agents.protocol import OPTIMIZER_KEY

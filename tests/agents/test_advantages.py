@@ -8,11 +8,11 @@ rollout the judge could not score (NaN), which must get no credit and move no gr
 The process batch (groups 0: rollouts 0-2, 1: rollouts 3-4; tokens and their steps read off by hand, see
 tests/agents/test_step_of_token.py for the mapping):
 
-    0  "one two\\nthree four"     spans (0,8) (8,18)        tokens one|two|\\n|three|four  steps 0 0 0 1 1  scores .25 .75
-    1  "yes\\nno\\nmaybe" + EOS    spans (0,4) (4,7) (7,12)   yes|\\n|no|\\n|maybe|EOS     steps 0 0 1 1 2 2  scores .5 .5 1
-    2  "sun moon star"           unscorable (NaN)
-    3  "red\\nblue green"         spans (0,4) (4,14)        red|\\n|blue|green          steps 0 0 1 1    scores 0 .4
-    4  "cat dog\\nbird"           one span (0,12)           cat|dog|\\n|bird            steps 0 0 0 0    scores .6
+    0  "one two\\nthree four"   spans (0,8) (8,18)       one|two|\\n|three|four  steps 0 0 0 1 1    scores .25 .75
+    1  "yes\\nno\\nmaybe" + EOS  spans (0,4) (4,7) (7,12) yes|\\n|no|\\n|maybe|EOS steps 0 0 1 1 2 2  scores .5 .5 1
+    2  "sun moon star"         unscorable (NaN)
+    3  "red\\nblue green"       spans (0,4) (4,14)       red|\\n|blue|green       steps 0 0 1 1      scores 0 .4
+    4  "cat dog\\nbird"         one span (0,12)          cat|dog|\\n|bird         steps 0 0 0 0      scores .6
 """
 
 from __future__ import annotations

@@ -209,7 +209,8 @@ def test_the_final_checkpoint_can_leave_out_the_optimizer(tmp_path, caplog, agen
     Trainer(config(run, steps=2, save_every=1, agent=agent, final_optimizer=False)).train()
     with_optimizer, final = run / "checkpoints" / "step-000001", run / "checkpoints" / "step-000002"
     saved = torch.load(final / "state.pt", weights_only=False)["agent"]
-    assert "optimizer" not in saved and "optimizer" in torch.load(with_optimizer / "state.pt", weights_only=False)["agent"]
+    kept = torch.load(with_optimizer / "state.pt", weights_only=False)["agent"]
+    assert "optimizer" not in saved and "optimizer" in kept
     assert ("value_head" in saved) == (agent == "ppo")  # the agent's other state is kept
     assert (final / "state.pt").stat().st_size * 10 < (with_optimizer / "state.pt").stat().st_size
     with caplog.at_level(logging.WARNING, logger="exprl"):

@@ -69,7 +69,8 @@ def test_the_run_folder_holds_no_reference_text(tmp_path, agent):
 
     Trainer(config(tmp_path, steps=1, agent=agent)).train()
     files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
-    assert {"manifest.json", "trainer.json", "state.pt", "train_config.json", "metrics.jsonl"} <= {f.name for f in files}
+    names = {f.name for f in files}
+    assert {"manifest.json", "trainer.json", "state.pt", "train_config.json", "metrics.jsonl"} <= names
     blob = b"".join(path.read_bytes() for path in files)
     for problem in load_problems("arith", size=50):
         for step in problem.reference.unseal().steps:
