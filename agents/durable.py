@@ -20,8 +20,9 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MANIFEST = "manifest.json"
 _CHECKPOINT_NAME = re.compile(r"^step-(\d{6,})$")

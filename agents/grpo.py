@@ -13,7 +13,8 @@ policy, so the old log-probs are the new ones detached: no second forward pass i
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import torch

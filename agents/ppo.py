@@ -11,7 +11,8 @@ clipped value loss. Unscorable rollouts are left out entirely.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import torch

@@ -9,7 +9,8 @@ observation or ``info``, and an RL agent refuses any it is handed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from judges.problem import Problem, Reference
 

@@ -9,7 +9,8 @@ loss and of every baseline. Loss: -mean over tokens of (advantage x log-prob).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import torch

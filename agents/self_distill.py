@@ -10,7 +10,7 @@ so unscorable verdicts do not matter here.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import torch

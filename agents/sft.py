@@ -8,7 +8,7 @@ the privileged channel (:mod:`agents.privileged`); the policy's own samples are 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 

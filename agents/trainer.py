@@ -437,7 +437,8 @@ def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -
         return
     steps = [r["step"] for r in records]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for axis, key, label in ((axes[0], "reward_mean", "judged reward"), (axes[1], "answer_accuracy", "answer accuracy")):
+    panels = ((axes[0], "reward_mean", "judged reward"), (axes[1], "answer_accuracy", "answer accuracy"))
+    for axis, key, label in panels:
         values = np.array([r.get(key, math.nan) for r in records], dtype=float)
         axis.plot(steps, values, alpha=0.35, label="per step")
         window = max(1, len(values) // 8)
