@@ -104,12 +104,21 @@ def judge_bench(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     from agents.config_cli import config_from_args
+    from agents.durable import LogDamaged
     from agents.registry import agent_classes
-    from agents.trainer import TrainConfig, Trainer
+    from agents.trainer import RunFolderError, TrainConfig, Trainer
 
-    config = config_from_args(TrainConfig, args)
-    agent_config = config_from_args(agent_classes(config.agent)[1], args)
-    records = Trainer(config, agent_config).train(resume=not args.fresh)
+    try:  # a bad setting: an empty --output-dir, a negative --keep-last, an unknown agent, ...
+        config = config_from_args(TrainConfig, args)
+        agent_config = config_from_args(agent_classes(config.agent)[1], args)
+    except ValueError as error:
+        print(f"exprl train: error: {error}", file=sys.stderr)
+        return 2
+    try:  # an unusable folder, one holding another run, no intact checkpoint, a damaged log
+        records = Trainer(config, agent_config).train(resume=not args.fresh)
+    except (RunFolderError, LogDamaged) as error:
+        print(f"exprl train: error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(_summary(records, config.output_dir), indent=2))
     return 0
 
@@ -176,7 +185,8 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
                                                f"then the {agent} agent's settings (pick --agent to see others').")
     add_config_flags(training, TrainConfig, "run")
     add_config_flags(training, agent_classes(agent)[1], f"{agent} agent")
-    training.add_argument("--fresh", action="store_true", help="ignore checkpoints already in --output-dir")
+    training.add_argument("--fresh", action="store_true",
+                          help="start over: delete the checkpoints, metrics and plots already in --output-dir")
     training.set_defaults(run=train)
 
     evaluation = commands.add_parser("eval", help="pass@1 and pass@k with the sparse answer check")

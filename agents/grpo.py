@@ -13,6 +13,8 @@ policy, so the old log-probs are the new ones detached: no second forward pass i
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import torch
@@ -21,6 +23,10 @@ from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
+from agents.protocol import load_optimizer_state, refuse_references
+
+if TYPE_CHECKING:
+    from judges.problem import Reference
 
 
 @attrs.frozen
@@ -83,7 +89,8 @@ class GRPO:
                 scores, steps, self.config.process_norm, float(finals[members].mean()))
         return advantages
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
+        refuse_references(self, references)
         advantages = self.token_advantages(batch)
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
         total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
@@ -118,4 +125,4 @@ class GRPO:
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state)

@@ -11,6 +11,9 @@ clipped value loss. Unscorable rollouts are left out entirely.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import attrs
 import torch
 
@@ -18,6 +21,10 @@ from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import chunked, guarded_step
 from agents.policy import Policy
+from agents.protocol import load_optimizer_state, refuse_references
+
+if TYPE_CHECKING:
+    from judges.problem import Reference
 
 
 @attrs.frozen
@@ -77,22 +84,12 @@ class PPO:
             previous = score
         return rewards
 
-    def _forward(self, batch: Batch, chunk: list[int]):
-        logp, mask, hidden = self.policy.forward_responses(
-            [batch.samples[i].prompt_ids for i in chunk], [batch.samples[i].response_ids for i in chunk],
-            batch.temperature, hidden=True)
-        return logp, mask, self.value_head(hidden).squeeze(-1) * mask
-
-    def update(self, batch: Batch) -> dict[str, float]:
+    def token_targets(self, batch: Batch, old_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(advantages, returns, token mask), each [B, longest response]: GAE over each scorable rollout's token
+        rewards and old values, then the advantages whitened over all scorable tokens of the batch."""
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
-        chunks = chunked(rows, self.config.micro_batch)
         longest = max(len(s.response_ids) for s in batch.samples)
-        old_logp, old_values = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
         advantages, returns = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
-        with torch.no_grad():
-            for chunk in chunks:
-                logp, _, values = self._forward(batch, chunk)
-                old_logp[chunk, : logp.shape[1]], old_values[chunk, : values.shape[1]] = logp, values
         for i in rows:
             n = len(batch.samples[i].response_ids)
             advantages[i, :n], returns[i, :n] = ob.gae(self.token_rewards(batch, i), old_values[i, :n],
@@ -104,6 +101,25 @@ class PPO:
             mean = ob.masked_mean(advantages, token_mask)
             std = ob.masked_mean((advantages - mean) ** 2, token_mask).sqrt()
             advantages = (advantages - mean) / (std + 1e-6) * token_mask
+        return advantages, returns, token_mask
+
+    def _forward(self, batch: Batch, chunk: list[int]):
+        logp, mask, hidden = self.policy.forward_responses(
+            [batch.samples[i].prompt_ids for i in chunk], [batch.samples[i].response_ids for i in chunk],
+            batch.temperature, hidden=True)
+        return logp, mask, self.value_head(hidden).squeeze(-1) * mask
+
+    def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
+        refuse_references(self, references)
+        rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
+        chunks = chunked(rows, self.config.micro_batch)
+        longest = max(len(s.response_ids) for s in batch.samples)
+        old_logp, old_values = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
+        with torch.no_grad():
+            for chunk in chunks:
+                logp, _, values = self._forward(batch, chunk)
+                old_logp[chunk, : logp.shape[1]], old_values[chunk, : values.shape[1]] = logp, values
+        advantages, returns, token_mask = self.token_targets(batch, old_values)
         total_tokens = max(float(token_mask.sum()), 1.0)
         tracked = {"clip_fraction": 0.0, "value_loss": 0.0}
 
@@ -134,5 +150,5 @@ class PPO:
         return {"optimizer": self.optimizer.state_dict(), "value_head": self.value_head.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state)
         self.value_head.load_state_dict(state["value_head"])

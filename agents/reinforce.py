@@ -9,6 +9,9 @@ loss and of every baseline. Loss: -mean over tokens of (advantage x log-prob).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import attrs
 import torch
 
@@ -16,6 +19,10 @@ from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
+from agents.protocol import load_optimizer_state, refuse_references
+
+if TYPE_CHECKING:
+    from judges.problem import Reference
 
 BASELINES = ("rloo", "mean", "none")
 
@@ -66,7 +73,8 @@ class Reinforce:
                 advantages[i, :n] = finals[i] - baseline[i]
         return advantages
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
+        refuse_references(self, references)
         advantages = self.token_advantages(batch)
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
         total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
@@ -90,4 +98,4 @@ class Reinforce:
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state)

@@ -10,6 +10,8 @@ so unscorable verdicts do not matter here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 import torch
 
@@ -18,6 +20,7 @@ from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 from agents.privileged import TEACHER_CONTEXT, reference_response
+from agents.protocol import load_optimizer_state, require_references
 from judges.problem import Reference
 
 
@@ -45,7 +48,8 @@ class SelfDistill:
     def teacher_prompt(self, prompt: str, reference: Reference) -> list[int]:
         return self.policy.prompt_ids(prompt, system=TEACHER_CONTEXT.format(reference=reference_response(reference)))
 
-    def update(self, batch: Batch, references: list[Reference]) -> dict[str, float]:
+    def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
+        references = require_references(self, batch, references)
         rows = list(range(len(batch)))
         total_tokens = sum(len(s.response_ids) for s in batch.samples)
         chunks = chunked(rows, self.config.micro_batch)
@@ -73,4 +77,4 @@ class SelfDistill:
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state)

@@ -8,6 +8,8 @@ the privileged channel (:mod:`agents.privileged`); the policy's own samples are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import attrs
 
 from agents import objectives as ob
@@ -15,6 +17,7 @@ from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
 from agents.privileged import reference_response
+from agents.protocol import load_optimizer_state, require_references
 from judges.problem import Reference
 
 
@@ -39,7 +42,7 @@ class SFT:
         self.params = [p for p in policy.model.parameters() if p.requires_grad]
         self.optimizer = adamw(self.params, config.lr)
 
-    def examples(self, batch: Batch, references: list[Reference]) -> list[tuple[tuple[int, ...], list[int]]]:
+    def examples(self, batch: Batch, references: Sequence[Reference]) -> list[tuple[tuple[int, ...], list[int]]]:
         """(prompt ids, target ids) once per distinct problem of the batch."""
         seen, examples = set(), []
         eos = self.policy.tokenizer.eos_token_id
@@ -51,8 +54,8 @@ class SFT:
             examples.append((sample.prompt_ids, target[: self.config.max_target_tokens - 1] + [eos]))
         return examples
 
-    def update(self, batch: Batch, references: list[Reference]) -> dict[str, float]:
-        examples = self.examples(batch, references)
+    def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
+        examples = self.examples(batch, require_references(self, batch, references))
         total_tokens = sum(len(target) for _, target in examples)
         chunks = chunked(examples, self.config.micro_batch)
 
@@ -70,4 +73,4 @@ class SFT:
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state)

@@ -2,16 +2,23 @@
 
 Each step takes ``prompts_per_step`` training problems in a seeded order, resets ``group_size`` envs on
 each (a GRPO group), samples one response per env, steps the vector env once (one batched judge call)
-and hands the batch to the agent. Metrics go to ``metrics.jsonl`` and TensorBoard every step, with a
-progress bar; ``plot.png`` (reward and accuracy curves) is drawn at the end. A checkpoint holds the
-model, the agent's optimizer state, the RNG states and the step (the data position follows from it), so
-a resumed run repeats an uninterrupted one exactly on CPU.
+and hands the batch to the agent (any :class:`agents.protocol.Agent`). Metrics go to ``metrics.jsonl`` and
+TensorBoard every step, with a progress bar; ``plot.png`` (reward and accuracy curves) is drawn at the end.
+A checkpoint holds the model, the agent's state (optimizer included), the RNG states, the step (the data
+position follows from it) and the settings, so a resumed run repeats an uninterrupted one exactly on CPU.
+
+A run folder survives what users and machines do (the mechanisms are in :mod:`agents.durable`): checkpoints
+and logs are written atomically, a torn last log line is dropped, a damaged checkpoint is set aside and the
+newest intact one resumed, only the newest ``keep_last`` checkpoints stay on disk, and resuming with settings
+that change results (see :data:`RESULT_NEUTRAL`) is an error naming each one, never a silent mix of two runs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import random
 import shutil
 import time
@@ -25,11 +32,46 @@ import torch
 
 from agents.batch import Batch, batch_from_step
 from agents.config_cli import json_object
+from agents.durable import (
+    CheckpointDamaged,
+    append_line,
+    atomic_write_text,
+    atomic_write_with,
+    checkpoint_folders,
+    prune,
+    publish_folder,
+    read_jsonl,
+    remove_leftovers,
+    set_aside,
+    verify_manifest,
+)
 from agents.policy import Policy, SamplingConfig
-from agents.privileged import references_for
+from agents.privileged import references_for_agent
+from agents.protocol import OPTIMIZER_KEY
 from agents.registry import make_agent
 
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
+CHECKPOINT_FILES = ("model.safetensors", "state.pt", "trainer.json")
+SETTINGS_FILE = "train_config.json"
+"""The run's settings, written at every start: what a resume without a checkpoint is checked against."""
+RESULT_NEUTRAL = {
+    "config": frozenset({"steps", "output_dir", "save_every", "device", "generator", "keep_last", "final_optimizer"}),
+    "agent_config": frozenset({"micro_batch"}),
+}
+"""Settings a resumed run may change: where and how often it saves, how far it goes (no setting depends on the
+total step count), and where and in what pieces it computes (device, sampling backend, micro-batch size: the same
+experiment, equal up to floating-point order). Every other setting changes what a step does."""
+_log = logging.getLogger("exprl")
+
+
+class RunFolderError(ValueError):
+    """The output folder cannot be used as asked: unusable, holding another run, or with no intact checkpoint."""
+
+
+def _named_folder(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not str(value).strip():
+        raise ValueError("output_dir is empty: name the folder for metrics and checkpoints (e.g. --output-dir "
+                         "runs/demo); an empty name would write into the current directory")
 
 
 @attrs.frozen
@@ -59,10 +101,15 @@ class TrainConfig:
     """Sampling temperature."""
     seed: int = 0
     """Seeds data order, sampling and initialisation."""
-    output_dir: str = "runs/demo"
-    """Where metrics, checkpoints and plots go."""
-    save_every: int = 10
+    output_dir: str = attrs.field(default="runs/demo", validator=_named_folder)
+    """Where metrics, checkpoints and plots go (rerunning resumes there)."""
+    save_every: int = attrs.field(default=10, validator=attrs.validators.ge(0))
     """Checkpoint every N steps (and at the end); 0 saves only at the end."""
+    keep_last: int = attrs.field(default=2, validator=attrs.validators.ge(0))
+    """Checkpoints kept on disk: the newest N (older ones are deleted after each save); 0 keeps every one."""
+    final_optimizer: bool = True
+    """Keep the optimizer state in the final checkpoint; --no-final-optimizer saves weights, RNG and step only
+    (a third of the size), and a later extension of the run restarts the optimizer's moments."""
     device: str = "cpu"
     """cpu or cuda."""
     generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(("transformers", "vllm")))
@@ -100,31 +147,68 @@ def step_problem_ids(problem_ids: list[str], seed: int, per_step: int, step: int
 
 
 class MetricsLog:
-    """metrics.jsonl plus TensorBoard scalars; the JSONL is truncated to the resumed step, so reruns never duplicate."""
+    """metrics.jsonl plus TensorBoard scalars. The JSONL is cut back to the resumed step, so reruns never
+    duplicate; each record is appended durably, and a torn last line (a kill inside a write) is dropped."""
 
     def __init__(self, folder: Path, start_step: int):
         self.path = folder / "metrics.jsonl"
-        kept = []
-        if self.path.exists() and start_step > 0:
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= start_step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        earlier = read_jsonl(self.path, on_torn_tail=_log.warning) if start_step > 0 else []
+        self.kept = [r for r in earlier if isinstance(r, dict) and r.get("step", math.inf) <= start_step]
+        atomic_write_text(self.path, "".join(json.dumps(record) + "\n" for record in self.kept))
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(folder / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+        self.writer = SummaryWriter(str(folder / "tensorboard"), purge_step=start_step + 1)
 
     def write(self, record: dict[str, float]) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_line(self.path, json.dumps(record))
         for key, value in record.items():
             if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
                 self.writer.add_scalar(key, value, record["step"])
         self.writer.flush()
 
     def records(self) -> list[dict[str, float]]:
-        return [json.loads(line) for line in self.path.read_text().splitlines()]
+        return read_jsonl(self.path, on_torn_tail=_log.warning)
 
     def close(self) -> None:
         self.writer.close()
+
+
+def run_settings(config: TrainConfig, agent_config: Any) -> dict[str, dict]:
+    """A run's settings as its checkpoints and ``train_config.json`` record them (JSON types)."""
+    return json.loads(json.dumps({"config": attrs.asdict(config), "agent_config": attrs.asdict(agent_config)}))
+
+
+def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """One line per setting that differs and changes results (:data:`RESULT_NEUTRAL` ones may differ).
+
+    A setting absent from the record (written by an older version) is not compared; the agent's settings are
+    compared only when the agent is the same.
+    """
+    found = []
+    for section, neutral in RESULT_NEUTRAL.items():
+        old, new = recorded.get(section), current[section]
+        if not isinstance(old, dict):
+            continue
+        for key in sorted((set(old) & set(new)) - neutral):
+            if old[key] != new[key]:
+                found.append(f"{key}: {old[key]!r} in the folder, {new[key]!r} now")
+        if section == "config" and old.get("agent", new["agent"]) != new["agent"]:
+            break
+    return found
+
+
+def _usable_folder(name: str) -> Path:
+    """The output folder, created if needed; a clear error if it is a file or cannot be created or written."""
+    folder = Path(name).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"output_dir {name!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"cannot create output_dir {name!r}: {error.strerror or error}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunFolderError(f"output_dir {name!r} is not writable")
+    return folder
 
 
 class Trainer:
@@ -132,8 +216,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, agent_config: Any = None):
         self.config = config
-        self.folder = Path(config.output_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = _usable_folder(config.output_dir)
         _seed_everything(config.seed)
         self.envs = gym.make_vec(config.env, num_envs=config.prompts_per_step * config.group_size, split="train",
                                  reward=config.reward, judge=config.judge, **config.env_options)
@@ -166,10 +249,7 @@ class Trainer:
         judged = time.perf_counter()
         batch = batch_from_step(samples, observations, rewards, infos, self.config.group_size, self.config.reward,
                                 self.config.temperature)
-        if self.agent.needs_reference:  # the SFT and self-distillation baselines only (agents/privileged.py)
-            agent_metrics = self.agent.update(batch, references_for(self.problems, batch.problem_ids))
-        else:
-            agent_metrics = self.agent.update(batch)
+        agent_metrics = self.agent.update(batch, references_for_agent(self.agent, self.problems, batch.problem_ids))
         if self.generator is not self.policy:
             self.generator.load_weights(self.policy.model)  # the next samples come from the updated policy
         self.step += 1
@@ -195,17 +275,22 @@ class Trainer:
 
     # --- the run ------------------------------------------------------------------------------------
     def train(self, resume: bool = True) -> list[dict[str, float]]:
-        """Run to ``config.steps``, resuming from the latest checkpoint in the folder unless ``resume=False``."""
+        """Run to ``config.steps``, resuming from the newest intact checkpoint unless ``resume=False``.
+
+        Raises :class:`RunFolderError` when the folder holds a run with other settings, or checkpoints of
+        which none is intact (``resume=False`` starts over in either case).
+        """
         from tqdm import tqdm
 
-        if not resume:  # start over: nothing of an earlier run in this folder may be resumed or plotted
-            for stale in ("checkpoints", "tensorboard"):
-                shutil.rmtree(self.folder / stale, ignore_errors=True)
-        elif (latest := self.latest_checkpoint()) is not None:
-            self.load_checkpoint(latest)
+        remove_leftovers(self.folder)
+        remove_leftovers(self.checkpoints_root)
+        if resume:
+            self._resume()
+        else:  # start over: nothing of an earlier run in this folder may be resumed or plotted
+            self._forget_earlier_run()
+        atomic_write_text(self.folder / SETTINGS_FILE, json.dumps(self.settings(), indent=1))
         log = MetricsLog(self.folder, self.step)
-        earlier = log.records()
-        skipped = int(earlier[-1].get("skipped_steps_total", 0)) if earlier else 0
+        skipped = int(log.kept[-1].get("skipped_steps_total", 0)) if log.kept else 0
         with tqdm(total=self.config.steps, initial=self.step, desc="train", unit="step") as bar:
             while self.step < self.config.steps:
                 record = self.train_step()
@@ -214,40 +299,131 @@ class Trainer:
                 log.write(record)
                 bar.set_postfix(reward=f"{record['reward_mean']:.3f}", acc=f"{record['answer_accuracy']:.2f}")
                 bar.update(1)
-                every = self.config.save_every
-                if (every and self.step % every == 0) or self.step == self.config.steps:
-                    self.save_checkpoint()
+                final = self.step == self.config.steps
+                if final or (self.config.save_every and self.step % self.config.save_every == 0):
+                    self.save_checkpoint(optimizer=self.config.final_optimizer or not final)
         records = log.records()
         log.close()
         plot_metrics(records, self.folder / "plot.png", title=f"{self.config.agent} on {self.config.env}")
         return records
 
+    def settings(self) -> dict[str, dict]:
+        return run_settings(self.config, self.agent.config)
+
+    def _forget_earlier_run(self) -> None:
+        for stale in ("checkpoints", "tensorboard"):
+            shutil.rmtree(self.folder / stale, ignore_errors=True)
+        for stale in ("plot.png", SETTINGS_FILE):
+            (self.folder / stale).unlink(missing_ok=True)
+
+    def _resume(self) -> None:
+        """Load the newest intact checkpoint (setting damaged newer ones aside), after checking its settings."""
+        damaged = []
+        for _, folder in reversed(checkpoint_folders(self.checkpoints_root)):
+            try:
+                record, state = self._read_checkpoint(folder)
+            except CheckpointDamaged as error:
+                damaged.append((folder, str(error)))
+                continue
+            self._check_settings(record, folder / "trainer.json")
+            for bad, why in damaged:
+                _log.warning("checkpoint %s is damaged (%s): moved to %s; resuming from %s instead",
+                             bad, why, set_aside(bad).name, folder.name)
+            self._apply_checkpoint(record, state, folder)
+            return
+        if damaged:
+            raise RunFolderError(f"{self.folder} has checkpoints but none is intact ("
+                                 + "; ".join(f"{f.name}: {why}" for f, why in damaged)
+                                 + "); start over with --fresh, or pick another --output-dir")
+        if (self.folder / SETTINGS_FILE).exists():  # a run that stopped before its first checkpoint
+            try:
+                recorded = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise RunFolderError(f"{self.folder / SETTINGS_FILE} is unreadable ({error}); start over with "
+                                     "--fresh, or pick another --output-dir") from None
+            self._check_settings(recorded, self.folder / SETTINGS_FILE)
+
+    def _check_settings(self, recorded: dict, source: Path) -> None:
+        differences = settings_differences(recorded, self.settings())
+        if differences:
+            neutral = ", ".join(sorted(RESULT_NEUTRAL["config"] | RESULT_NEUTRAL["agent_config"]))
+            raise RunFolderError(
+                f"{self.folder} holds a run with other settings (recorded in {source}):\n  "
+                + "\n  ".join(differences)
+                + f"\nTo continue that run, give its settings again (only {neutral} may change); to start over "
+                  "in this folder, add --fresh (its checkpoints, metrics and plots are replaced); or pick another "
+                  "--output-dir.")
+
     # --- checkpoints --------------------------------------------------------------------------------
+    @property
+    def checkpoints_root(self) -> Path:
+        return self.folder / "checkpoints"
+
     def checkpoint_dir(self, step: int) -> Path:
-        return self.folder / "checkpoints" / f"step-{step:06d}"
+        return self.checkpoints_root / f"step-{step:06d}"
 
     def latest_checkpoint(self) -> Path | None:
-        found = sorted((self.folder / "checkpoints").glob("step-*/trainer.json"))
-        return found[-1].parent if found else None
+        """The newest published checkpoint folder (complete when written; :meth:`load_checkpoint` verifies it)."""
+        found = checkpoint_folders(self.checkpoints_root)
+        return found[-1][1] if found else None
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, optimizer: bool = True) -> Path:
+        """Publish a checkpoint of this step atomically, then delete all but the newest ``keep_last``.
+
+        ``optimizer=False`` leaves the optimizer state out (the agent's other state, e.g. PPO's value head, stays).
+        """
         from safetensors.torch import save_model
 
-        folder = self.checkpoint_dir(self.step)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_model(self.policy.model, str(folder / "model.safetensors"))
-        torch.save({"agent": self.agent.state_dict(), "rng": _rng_state()}, folder / "state.pt")
-        (folder / "trainer.json").write_text(json.dumps({"step": self.step, "config": attrs.asdict(self.config)}))
+        agent_state = self.agent.state_dict()
+        if not optimizer:
+            agent_state.pop(OPTIMIZER_KEY, None)
+        record = {"step": self.step, **self.settings(), "optimizer_state": optimizer}
+
+        def write(staging: Path) -> None:
+            save_model(self.policy.model, str(staging / "model.safetensors"))
+            torch.save({"agent": agent_state, "rng": _rng_state()}, staging / "state.pt")
+            (staging / "trainer.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+        folder = publish_folder(self.checkpoint_dir(self.step), write)
+        prune(self.checkpoints_root, self.config.keep_last)
         return folder
 
     def load_checkpoint(self, folder: Path) -> None:
+        """Load a checkpoint (no settings check; :meth:`train` does that). Raises CheckpointDamaged."""
+        record, state = self._read_checkpoint(folder)
+        self._apply_checkpoint(record, state, folder)
+
+    def _read_checkpoint(self, folder: Path) -> tuple[dict, dict]:
+        """(trainer.json record, state.pt contents) once every file is verified; CheckpointDamaged otherwise."""
+        from safetensors import safe_open
+
+        try:
+            has_manifest = verify_manifest(folder, CHECKPOINT_FILES)
+            record = json.loads((folder / "trainer.json").read_text(encoding="utf-8"))
+            if not isinstance(record, dict) or record.get("step") != int(folder.name.split("-")[1]):
+                raise ValueError(f"trainer.json does not record step {folder.name}")
+            state = torch.load(folder / "state.pt", weights_only=False)
+            if not isinstance(state, dict) or not {"agent", "rng"} <= set(state):
+                raise ValueError("state.pt lacks the agent or RNG state")
+            if not has_manifest:  # written before manifests: at least the weights file must be whole
+                with safe_open(str(folder / "model.safetensors"), "pt"):
+                    pass
+        except CheckpointDamaged:
+            raise
+        except Exception as error:  # whatever a truncated or altered file makes a reader raise
+            raise CheckpointDamaged(f"{type(error).__name__}: {error}") from None
+        return record, state
+
+    def _apply_checkpoint(self, record: dict, state: dict, folder: Path) -> None:
         from safetensors.torch import load_model
 
         load_model(self.policy.model, str(folder / "model.safetensors"))
-        state = torch.load(folder / "state.pt", weights_only=False)
         self.agent.load_state_dict(state["agent"])
         _set_rng_state(state["rng"])
-        self.step = json.loads((folder / "trainer.json").read_text())["step"]
+        self.step = record["step"]
+        if OPTIMIZER_KEY not in state["agent"]:
+            _log.warning("checkpoint %s holds no optimizer state (--no-final-optimizer): the optimizer restarts, "
+                         "so the continued run will not repeat an uninterrupted one", folder)
 
 
 def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -261,7 +437,8 @@ def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -
         return
     steps = [r["step"] for r in records]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for axis, key, label in ((axes[0], "reward_mean", "judged reward"), (axes[1], "answer_accuracy", "answer accuracy")):
+    panels = ((axes[0], "reward_mean", "judged reward"), (axes[1], "answer_accuracy", "answer accuracy"))
+    for axis, key, label in panels:
         values = np.array([r.get(key, math.nan) for r in records], dtype=float)
         axis.plot(steps, values, alpha=0.35, label="per step")
         window = max(1, len(values) // 8)
@@ -272,5 +449,5 @@ def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    atomic_write_with(path, lambda staging: figure.savefig(staging, dpi=110, format="png"))
     plt.close(figure)

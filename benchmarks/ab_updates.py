@@ -21,6 +21,7 @@ import torch
 
 from agents.batch import Batch
 from agents.policy import Policy, SamplingConfig
+from agents.protocol import Agent
 from agents.registry import make_agent
 from judges.problem import Reference
 
@@ -41,9 +42,9 @@ def process_batch(policy: Policy, rows: int = 8, new_tokens: int = 64) -> Batch:
                  prompts=tuple(f"Q{i}" for i in range(rows)), temperature=0.8)
 
 
-def update_args(learner, batch: Batch) -> tuple:
-    """What ``learner.update`` takes: the batch, plus a stand-in reference per rollout for agents that need one."""
-    return (batch, [Reference(("1 + 1 = 2",), "2")] * len(batch)) if learner.needs_reference else (batch,)
+def stand_in_references(learner: Agent, batch: Batch) -> list[Reference] | None:
+    """``update``'s ``references``: a stand-in reference per rollout for an agent that needs one, else None."""
+    return [Reference(("1 + 1 = 2",), "2")] * len(batch) if learner.needs_reference else None
 
 
 def alternate(model: str, agents: list[str], rounds: int) -> dict:
@@ -54,9 +55,9 @@ def alternate(model: str, agents: list[str], rounds: int) -> dict:
     seconds: dict[str, list[float]] = {name: [] for name in agents}
     for _ in range(rounds):
         for name, learner in learners.items():
-            args = update_args(learner, batch)
+            references = stand_in_references(learner, batch)
             start = time.perf_counter()
-            learner.update(*args)
+            learner.update(batch, references)
             seconds[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     first = medians[agents[0]]

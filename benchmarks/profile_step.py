@@ -23,8 +23,8 @@ import race_trl
 from flops import forward_flops, matmul_rate
 
 from agents.batch import Batch
-from agents.grpo import GRPO, GRPOConfig
 from agents.policy import Policy, SamplingConfig
+from agents.registry import make_agent
 
 
 def top_ops(prof, limit: int) -> list[dict]:
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     batch = Batch(tuple(samples), rewards, torch.arange(n) // race_trl.GENERATIONS, "outcome", ((),) * n,
                   (None,) * n, tuple(f"p{i // race_trl.GENERATIONS}" for i in range(n)), prompts=("",) * n,
                   temperature=race_trl.TEMPERATURE)
-    agent = GRPO(policy, GRPOConfig(lr=0.0))  # lr 0: the profiled update is the same as the warm-up one
-    _, update_profile = profiled(lambda: agent.update(batch), args.top)
+    agent = make_agent("grpo", policy, lr=0.0)  # lr 0: the profiled update is the same as the warm-up one
+    _, update_profile = profiled(lambda: agent.update(batch, None), args.top)
 
     prompt_tokens = sum(len(p) for p in prompts[:: race_trl.GENERATIONS])  # each distinct prompt runs once
     prompt_len = prompt_tokens // race_trl.PROMPTS

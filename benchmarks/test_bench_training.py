@@ -15,7 +15,7 @@ import torch
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
 from agents.trainer import TrainConfig, Trainer
-from benchmarks.ab_updates import bench_prompts, process_batch, update_args
+from benchmarks.ab_updates import bench_prompts, process_batch, stand_in_references
 from benchmarks.flops import generation_flops, matmul_rate, training_flops
 
 MODEL = os.environ.get("EXPRL_BENCH_MODEL", "tiny-random")
@@ -67,10 +67,10 @@ def batch(policy):
 @pytest.mark.parametrize("agent", ["grpo", "ppo", "reinforce", "self_distill", "sft"])
 def test_agent_update_tokens_per_second(benchmark, policy, batch, agent):
     learner = make_agent(agent, policy, lr=0.0)  # lr 0: every round measures the same update
-    args = update_args(learner, batch)
-    metrics = benchmark.pedantic(learner.update, args=args, rounds=2, iterations=1)
+    references = stand_in_references(learner, batch)
+    metrics = benchmark.pedantic(learner.update, args=(batch, references), rounds=2, iterations=1)
     if agent == "sft":  # SFT trains on one reference per distinct problem, not on the samples
-        sequences = [len(p) + len(t) for p, t in learner.examples(*args)]
+        sequences = [len(p) + len(t) for p, t in learner.examples(batch, references)]
     else:
         sequences = [len(s.prompt_ids) + len(s.response_ids) for s in batch.samples]
     params, layers, width = shape(policy)
