@@ -127,8 +127,10 @@ def _summary(records: list[dict], folder: str) -> dict:
     """First and last fifth of the run, averaged: what the run did to the judged reward and accuracy."""
     if not records:
         return {"output_dir": folder, "steps": 0}
+    from judges.reporting import json_number, mean_of
+
     fifth = max(1, len(records) // 5)
-    mean = lambda rows, key: round(sum(r[key] for r in rows) / len(rows), 4)  # noqa: E731
+    mean = lambda rows, key: json_number(mean_of(r.get(key) for r in rows), 4)  # noqa: E731  (NaN steps: missing)
     return {"output_dir": folder, "steps": records[-1]["step"],
             "reward_first_fifth": mean(records[:fifth], "reward_mean"),
             "reward_last_fifth": mean(records[-fifth:], "reward_mean"),

@@ -49,6 +49,7 @@ from agents.policy import Policy, SamplingConfig
 from agents.privileged import references_for_agent
 from agents.protocol import OPTIMIZER_KEY
 from agents.registry import make_agent
+from judges.reporting import moving_average
 
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
 CHECKPOINT_FILES = ("model.safetensors", "state.pt", "trainer.json")
@@ -439,11 +440,10 @@ def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     panels = ((axes[0], "reward_mean", "judged reward"), (axes[1], "answer_accuracy", "answer accuracy"))
     for axis, key, label in panels:
-        values = np.array([r.get(key, math.nan) for r in records], dtype=float)
-        axis.plot(steps, values, alpha=0.35, label="per step")
+        values = [r.get(key) for r in records]
+        axis.plot(steps, np.array(values, dtype=float), alpha=0.35, label="per step")
         window = max(1, len(values) // 8)
-        smooth = np.convolve(np.nan_to_num(values), np.ones(window) / window, mode="valid")
-        axis.plot(steps[window - 1 :], smooth, label=f"moving average ({window})")
+        axis.plot(steps, moving_average(values, window), label=f"moving average ({window}; missing steps skipped)")
         axis.set_xlabel("step")
         axis.set_title(label)
         axis.legend()

@@ -73,14 +73,18 @@ def _train_settings(config: CompareConfig, job: Job, root: Path):
         steps=config.steps if job.stage == 1 else config.stage2_steps, prompts_per_step=config.prompts_per_step,
         group_size=config.group_size, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
         seed=job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET, output_dir=str(root / job.folder),
-        save_every=config.save_every, device=config.device)
+        save_every=config.save_every, device=config.device, final_optimizer=False)  # only the model is kept
     agent_config = attrs.evolve(agent_classes(arm.agent)[1](), lr=config.lr, **dict(arm.overrides))
     return train, agent_config, start
 
 
 def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str) -> dict:
-    """What makes a run this run: its settings, minus where it lives and which device it runs on."""
-    settings = {k: v for k, v in attrs.asdict(train).items() if k not in ("output_dir", "model", "device")}
+    """What makes a run this run: its settings, minus where it lives and the ones that cannot change results."""
+    from agents.trainer import RESULT_NEUTRAL
+
+    # A finished run is not extended, so its length counts; the start is recorded as a label, not a path.
+    neutral = (RESULT_NEUTRAL["config"] - {"steps"}) | {"model"}
+    settings = {k: v for k, v in attrs.asdict(train).items() if k not in neutral}
     return {"base_model": config.model, "start": start, "train": settings, "agent": attrs.asdict(agent_config)}
 
 

@@ -69,3 +69,13 @@ def test_eval_reports_pass_at_k_on_the_test_split():
     assert set(report) >= {"pass@1", "pass@2"} and 0.0 <= report["pass@1"] <= report["pass@2"] <= 1.0
     assert 0.0 <= report["judged_process_reward"] <= 1.0
     assert report["problems_scored"] == {"1": 3, "2": 3} and report["unscorable"] == report["unscorable_judged"] == 0
+
+
+def test_train_summary_leaves_a_step_with_nothing_scorable_out_instead_of_reporting_nan():
+    from agents.cli import _summary
+
+    records = [{"step": k + 1, "reward_mean": r, "answer_accuracy": 0.0, "seconds_step": 1.0}
+               for k, r in enumerate([0.5, float("nan"), 0.25, 0.75, 1.0])]
+    summary = _summary(records, "runs/x")
+    assert summary["reward_first_fifth"] == 0.5 and summary["reward_last_fifth"] == 1.0
+    assert _summary(records[1:2], "runs/x")["reward_first_fifth"] is None  # nothing scored: missing, not NaN or 0
