@@ -88,7 +88,7 @@ class AnswerJudge:
         """The pool's results; a bug in the pool itself makes every check a checker failure, never a crash."""
         try:
             return self.pool.check_many(pairs)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a bug in the pool must not crash training
             _log.exception("the math-verify pool failed on a batch of %d checks", len(pairs))
             return [CheckResult(CRASHED, detail=f"the pool raised {type(error).__name__}")] * len(pairs)
 
@@ -96,9 +96,11 @@ class AnswerJudge:
     def _verdict(gold: str, found: list[str], gold_check: CheckResult, answer_check: CheckResult | None) -> Verdict:
         if is_prose(gold) or gold_check.status in _GOLD_NOT_CHECKABLE:
             why = "prose" if is_prose(gold) else gold_check.status
-            return Verdict.unscorable(f"reference answer is not machine-checkable ({why})", Cause.REFERENCE_NOT_CHECKABLE)
-        if gold_check.status != EQUAL:  # the checker failed on the reference itself: nothing about the response is known
-            return Verdict.unscorable(f"answer check failed on the reference ({_why(gold_check)})", Cause.CHECKER_FAILED)
+            return Verdict.unscorable(f"reference answer is not machine-checkable ({why})",
+                                      Cause.REFERENCE_NOT_CHECKABLE)
+        if gold_check.status != EQUAL:  # the checker failed on the reference itself: nothing is known of the response
+            return Verdict.unscorable(f"answer check failed on the reference ({_why(gold_check)})",
+                                      Cause.CHECKER_FAILED)
         if not found:
             return _wrong(Cause.NO_ANSWER, "no final answer given")
         if len(found) > 1:

@@ -9,7 +9,7 @@ A worker can also fail on its own: killed (an OOM kill), exited, stopped (SIGSTO
 deadlock), or writing something that is not a reply. Every such failure ends the same way: the worker
 is replaced, the check it held reports a checker failure (``crashed`` or ``stalled``, which the judge
 turns into an unscorable verdict, never a 0), and the next check runs on a healthy worker. A worker
-found dead while idle is replaced before it is given anything, so it costs no check at all.
+found dead or stopped while idle is replaced before it is given anything, so it costs no check at all.
 
 At the deadline, a check is a *costly* one (``timeout``) only if the worker was computing through the
 second half of the limit (at least ``BUSY_SHARE`` of a CPU, read with psutil); a worker that is stopped
@@ -50,7 +50,7 @@ CHECKER_FAILURES = frozenset({ERROR, CRASHED, STALLED, GOLD_TOO_COSTLY})
 PROBE = "0"  # what a reference is compared with to tell whether comparing it is costly at all
 MEMOISED = frozenset({EQUAL, DIFFERENT, GOLD_UNPARSABLE, ANSWER_UNPARSABLE})
 STARTUP_LIMIT = 120.0  # seconds a worker may take to import math-verify on a loaded machine
-START_PROBE = 3.0  # a starting worker that used no CPU for this long has stalled
+START_PROBE = 2.0  # a starting worker that is stopped, or used no CPU for this long, has stalled
 BUSY_SHARE = 0.1  # share of a CPU a worker must use in the second half of the limit to count as computing
 MAX_REPLY = 4096  # bytes; a longer unfinished line is not a reply
 REPLACEMENT_REASONS = ("timeout", "killed", "exited", "stalled", "protocol")
@@ -152,13 +152,14 @@ class _Worker:
         return times.user + times.system
 
     def stopped(self) -> bool:
+        """Whether it is stopped (SIGSTOP, a debugger); False when that cannot be read."""
         try:
             return psutil.Process(self.process.pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
         except psutil.Error:
-            return True
+            return False
 
     def gone(self, wait: float = 0.0) -> tuple[str, str]:
-        """(reason, detail) for a worker that stopped talking: killed (a signal), exited, or protocol (still running)."""
+        """(reason, detail) for a worker that went quiet: killed (a signal), exited, or protocol (still running)."""
         try:
             code = self.process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
@@ -211,6 +212,7 @@ class MathCheckPool:
         self._cache: OrderedDict[bytes, CheckResult] = OrderedDict()
         self._cache_key = secrets.token_bytes(16)
         self._next_ident = 0
+        self._restarts_left = 0
         self.stats = {"checks": 0, "cache_hits": 0, "refused": 0, "timeouts": 0, "errors": 0, "workers_started": 0,
                       "start_failures": 0, **{f"replaced_{reason}": 0 for reason in REPLACEMENT_REASONS}}
         self._finalizer = weakref.finalize(self, _stop_workers, self._pool)
@@ -299,6 +301,7 @@ class MathCheckPool:
             self._finalizer = weakref.finalize(self, _stop_workers, self._pool)
         done: dict[int, CheckResult] = {}
         queue = deque(todo)
+        self._restarts_left = 1  # a failed start is retried once per batch, never in a loop
         try:
             self._top_up(len(todo))
             while queue or any(worker.job for worker in self._pool):
@@ -346,6 +349,9 @@ class MathCheckPool:
                 continue
             if worker.process.poll() is not None:  # died while idle: replace it before it is given anything
                 self._replace(worker, worker.gone()[0])
+                continue
+            if worker.stopped():  # stopped while idle (SIGSTOP, a debugger): the same
+                self._replace(worker, "stalled")
                 continue
             index = queue.popleft()
             self._next_ident += 1
@@ -436,10 +442,17 @@ class MathCheckPool:
                 worker.probe_at, worker.probe_cpu = now + START_PROBE, cpu
 
     def _start_failed(self, worker: _Worker) -> None:
-        """A worker that never became ready leaves its slot empty until the next batch (no restart loop)."""
+        """A worker that never became ready is retried once per batch, else leaves its slot empty until the
+        next batch: a worker that cannot start at all costs each batch two starts, never a loop."""
         self.stats["start_failures"] += 1
         worker.kill()
-        self._pool.remove(worker)
+        slot = self._pool.index(worker)
+        fresh = self._start() if self._restarts_left > 0 else None
+        self._restarts_left -= 1
+        if fresh is None:
+            del self._pool[slot]
+        else:
+            self._pool[slot] = fresh
 
     def _replace(self, worker: _Worker, reason: str) -> None:
         self.stats[f"replaced_{reason}"] += 1

@@ -48,7 +48,7 @@ def check_pair(gold: str, answer: str, seconds: int) -> tuple[str, str]:
 
     try:
         gold_parsed = parse(_boxed(gold), parsing_timeout=seconds, raise_on_error=True)
-    except (Exception, TimeoutException) as error:  # the reference is ours: nothing here is the answer's fault
+    except (Exception, TimeoutException) as error:  # noqa: BLE001 - the reference is ours: never the answer's fault
         return ERROR, f"{type(error).__name__} while parsing the reference"
     if not _is_maths(gold_parsed):
         return GOLD_UNPARSABLE, ""
@@ -56,7 +56,7 @@ def check_pair(gold: str, answer: str, seconds: int) -> tuple[str, str]:
         answer_parsed = parse(_boxed(answer), parsing_timeout=seconds, raise_on_error=True)
     except (TimeoutException, RecursionError) as error:
         return TIMEOUT, f"{type(error).__name__} while parsing the answer"
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - a math-verify bug, not the answer's doing
         return ERROR, f"{type(error).__name__} while parsing the answer"
     if not _is_maths(answer_parsed):
         return ANSWER_UNPARSABLE, ""
@@ -80,7 +80,7 @@ def _compare(gold_parsed: list, answer_parsed: list, seconds: int) -> tuple[str,
         except (TimeoutException, RecursionError) as error:
             if status == DIFFERENT:
                 status, detail = TIMEOUT, f"{type(error).__name__} while comparing"
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a math-verify bug, not the answer's doing
             status, detail = ERROR, f"{type(error).__name__} while comparing"
     return status, detail
 
@@ -95,7 +95,7 @@ def _answer(line: str, seconds: int) -> list:
         status, detail = check_pair(gold, answer, seconds)
     except TimeoutException:  # an alarm that fired outside math-verify's own handlers
         status, detail = TIMEOUT, "TimeoutException outside math-verify"
-    except Exception as error:  # our own code failed: the checker's fault, never the answer's
+    except Exception as error:  # noqa: BLE001 - our own code failed: the checker's fault, never the answer's
         status, detail = ERROR, f"{type(error).__name__} in the worker"
     return [ident, status, detail]
 

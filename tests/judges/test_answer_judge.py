@@ -1,14 +1,15 @@
 import os
 import signal
+import threading
 import time
 
 import pytest
 
-from judges.problem import Problem, SealedReference
 from judges import Cause, Judge, JudgeItem, Status, make_judge, register_judge
 from judges.answer_judge import AnswerJudge
 from judges.math_check import MathCheckPool
-from tests.judges.test_math_check import PATCHED_WORKER, command
+from judges.problem import Problem, SealedReference
+from tests.judges.test_math_check import PATCHED_WORKER, command, stop
 
 
 def item(answer: str, response: str) -> JudgeItem:
@@ -80,8 +81,7 @@ def problem_with_checkpoints(answer: str) -> Problem:
 
 
 def stop_workers(pool) -> None:
-    for worker in pool._pool:
-        os.kill(worker.process.pid, signal.SIGSTOP)
+    stop([worker.process.pid for worker in pool._pool])
 
 
 @pytest.mark.parametrize("bomb", [r"9^{9^{9^{9}}}", r"(10^8)!"])
@@ -128,7 +128,7 @@ def test_a_worker_that_cannot_start_makes_verdicts_unscorable():
     judge = AnswerJudge(pool=MathCheckPool(workers=1, time_limit=FAST, command=broken))
     verdicts = judge.score_batch([item("5", r"\boxed{5}"), item("6", r"\boxed{7}")])
     assert all(not v.ok and v.cause is Cause.CHECKER_FAILED for v in verdicts)
-    assert judge.counters()["math_start_failures"] == 1 and judge.counters()["unscorable"] == 2
+    assert judge.counters()["math_start_failures"] == 2 and judge.counters()["unscorable"] == 2  # a start, a retry
 
 
 def test_a_bug_in_the_pool_itself_makes_verdicts_unscorable_not_a_crash(monkeypatch):
@@ -153,22 +153,40 @@ def test_reference_judge_never_pays_a_wrong_answer_when_math_verify_fails_on_the
         judge.answers.pool.close()
 
 
-def test_reference_judge_with_a_stalled_worker_is_unscorable_and_then_recovers():
+def test_reference_judge_never_pays_when_a_worker_stalls_on_the_reference_or_the_answer():
+    judge = make_judge("reference")
+    judge.answers.pool = MathCheckPool(workers=1, time_limit=FAST, command=command(PATCHED_WORKER))
+    try:
+        stalls, solved = problem_with_checkpoints("5555"), problem_with_checkpoints("47")  # math-verify sleeps on 5555
+        verdicts = judge.score_batch([
+            JudgeItem(stalls, "3 * 4 = 12\n\n12 + 5543 = 5555\n\n\\boxed{5556}", "process"),  # its reference stalls
+            JudgeItem(solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47.0}", "process"),  # on the replacement worker
+            JudgeItem(solved, "3 * 4 = 12\n\n\\boxed{5555}", "process"),  # its answer's check stalls
+        ])
+        assert [(v.ok, v.cause) for v in verdicts] == [(False, Cause.CHECKER_FAILED), (True, Cause.JUDGED),
+                                                      (False, Cause.CHECKER_FAILED)]
+        assert verdicts[1].outcome == 1.0  # three checks stalled: the reference's own, and both pairs with 5555
+        assert judge.answers.counters()["math_replaced_stalled"] == 3
+    finally:
+        judge.answers.pool.close()
+
+
+def test_reference_judge_with_a_stopped_worker_is_unscorable_and_then_recovers():
     judge = make_judge("reference", time_limit=FAST, workers=1)  # one worker: which check it holds is known
     pool = judge.answers.pool
-    solved, fresh = problem_with_checkpoints("47"), problem_with_checkpoints("53")
-    assert judge.score_batch([JudgeItem(solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47}", "process")])[0].outcome == 1.0
+    solved = problem_with_checkpoints("47")
+    honest = JudgeItem(solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47}", "process")
+    assert judge.score_batch([honest])[0].outcome == 1.0
     stalled_before = pool.stats.get("replaced_stalled", 0)
-    stop_workers(pool)  # the next check sent is the fresh reference's own: it stalls
-    wrong, right = [JudgeItem(fresh, "3 * 4 = 12\n\n12 + 41 = 53\n\n\\boxed{54}", "process"),
-                    JudgeItem(solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47.0}", "process")]
-    verdicts = judge.score_batch([wrong, right])
-    assert not verdicts[0].ok and verdicts[0].cause is Cause.CHECKER_FAILED  # never "not checkable", never paid
-    assert verdicts[1].outcome == 1.0  # checked by the replacement worker
-    stop_workers(pool)  # now it holds an answer's check: a stall is not the answer's cost
-    verdict = judge.score_batch([JudgeItem(solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47.00}", "process")])[0]
-    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED
+    (pid,) = [worker.process.pid for worker in pool._pool]
+    threading.Timer(0.3, os.kill, (pid, signal.SIGSTOP)).start()  # stopped while it checks a bomb
+    bomb = JudgeItem(solved, "3 * 4 = 12\n\n\\boxed{9^{9^{9^{9}}}}", "process")
+    verdict = judge.score_batch([bomb])[0]
+    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED  # a stall is not the answer's cost
+    assert judge.score_batch([JudgeItem(solved, "\\boxed{47.0}", "process")])[0].answer_correct is True
+    stop_workers(pool)  # stopped while idle: replaced before it is given a check, so nothing is lost
+    assert judge.score_batch([JudgeItem(solved, "\\boxed{47.00}", "process")])[0].answer_correct is True
+    verdict = judge.score_batch([bomb])[0]  # and the bomb itself is a wrong answer
+    assert verdict.ok and verdict.answer_correct is False and verdict.first_error_step == 1
     assert pool.stats["replaced_stalled"] - stalled_before == 2
     assert judge.answers.counters()["math_replaced_stalled"] == pool.stats["replaced_stalled"]
-    again = judge.score_batch([wrong, right])
-    assert again[0].ok and again[0].answer_correct is False and again[1].outcome == 1.0
