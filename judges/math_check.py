@@ -57,6 +57,7 @@ REPLACEMENT_REASONS = ("timeout", "killed", "exited", "stalled", "protocol")
 # Where ``judges`` is importable from, so the worker finds it even from an uninstalled checkout.
 _IMPORT_ROOT = str(Path(__file__).resolve().parent.parent)
 DEFAULT_COMMAND = (sys.executable, "-m", "judges.math_worker")
+_SIGXCPU = getattr(signal, "SIGXCPU", None)  # how the worker's own CPU backstop kills it (POSIX)
 
 
 @attrs.frozen
@@ -297,6 +298,8 @@ class MathCheckPool:
         A check's clock starts when it is sent to a worker that has finished starting, so a slow
         start on a loaded machine never turns into a spurious timeout.
         """
+        if not todo:
+            return {}
         if not self._finalizer.alive:  # used again after close()
             self._finalizer = weakref.finalize(self, _stop_workers, self._pool)
         done: dict[int, CheckResult] = {}
@@ -404,7 +407,7 @@ class MathCheckPool:
     def _died(self, worker: _Worker, elapsed: float, done: dict[int, CheckResult]) -> None:
         """The worker's output ended mid-check: it exited or was killed (a death by SIGXCPU is the answer's cost)."""
         reason, detail = worker.gone(wait=1.0)
-        if worker.process.returncode == -getattr(signal, "SIGXCPU", 0):
+        if _SIGXCPU is not None and worker.process.returncode == -_SIGXCPU:
             done[worker.job.index] = CheckResult(TIMEOUT, elapsed, "the check used up the worker's CPU limit")
             self.stats["timeouts"] += 1
             self._replace(worker, "timeout")

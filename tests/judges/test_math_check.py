@@ -4,14 +4,18 @@ import contextlib
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from judges.math_check import MathCheckPool, shared_pool
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIMIT = 2.0
 BOMBS = [r"9^{9^{9^{9}}}", r"(10^8)!", "9" * 900 + "!"]
@@ -249,6 +253,31 @@ def test_a_worker_that_cannot_start_fails_its_checks_quickly(monkeypatch, code):
 def test_a_missing_worker_program_is_a_start_failure():
     pool = MathCheckPool(workers=1, command=("/nonexistent/python",))
     assert pool.check("1", "1").status == "crashed" and pool.stats["start_failures"] == 1
+
+
+def test_a_worker_left_computing_by_a_killed_trainer_dies_by_its_own_cpu_limit():
+    trainer = (f"from judges.math_check import MathCheckPool\n"
+               f"pool = MathCheckPool(workers=1, time_limit=1.0, command={command(PATCHED_WORKER)!r})\n"
+               f"assert pool.check('1', '1').equal\n"
+               f"print(pool._pool[0].process.pid, flush=True)\n"
+               f"pool.check('5', '6666')\n")  # computes forever, where math-verify's alarm is not armed
+    parent = subprocess.Popen([sys.executable, "-c", trainer], stdout=subprocess.PIPE, cwd=ROOT)
+    worker = psutil.Process(int(parent.stdout.readline()))
+    idle = sum(worker.cpu_times()[:2])
+    while sum(worker.cpu_times()[:2]) < idle + 0.2:  # it is in the loop
+        time.sleep(0.05)
+    parent.kill()  # SIGKILL: no finalizer runs, nobody will ever kill the worker
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if worker.status() != psutil.STATUS_ZOMBIE:
+                time.sleep(0.2)
+                continue
+        return  # gone after its CPU limit (4 x 1 s + 2 s), not after the bomb
+    worker.kill()
+    raise AssertionError("the orphaned worker was still computing after 60 s")
 
 
 def test_threads_share_a_pool_while_its_workers_are_killed():
