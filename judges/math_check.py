@@ -112,6 +112,7 @@ class _Worker:
         self.job: _Job | None = None
         self.buffer = b""
         self.probe_at, self.probe_cpu = self.started + START_PROBE, 0.0
+        self._psutil: psutil.Process | None = None
         os.set_blocking(self.process.stdin.fileno(), False)
 
     @property
@@ -147,7 +148,7 @@ class _Worker:
     def cpu_seconds(self) -> float | None:
         """CPU time the worker has used, or None if it is gone."""
         try:
-            times = psutil.Process(self.process.pid).cpu_times()
+            times = self._observed().cpu_times()
         except psutil.Error:
             return None
         return times.user + times.system
@@ -155,9 +156,15 @@ class _Worker:
     def stopped(self) -> bool:
         """Whether it is stopped (SIGSTOP, a debugger); False when that cannot be read."""
         try:
-            return psutil.Process(self.process.pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+            return self._observed().status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
         except psutil.Error:
             return False
+
+    def _observed(self) -> psutil.Process:
+        """The psutil view of the process (made once: its pid is ours until we reap it)."""
+        if self._psutil is None:
+            self._psutil = psutil.Process(self.process.pid)
+        return self._psutil
 
     def gone(self, wait: float = 0.0) -> tuple[str, str]:
         """(reason, detail) for a worker that went quiet: killed (a signal), exited, or protocol (still running)."""
