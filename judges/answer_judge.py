@@ -15,11 +15,21 @@ The judge pickles as its settings and reattaches to this process's shared worker
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from judges.answers import final_answers, is_prose
-from judges.math_check import (ANSWER_UNPARSABLE, CRASHED, DIFFERENT, EQUAL, GOLD_UNPARSABLE, TIMEOUT, TOO_LONG,
-                               CheckResult, MathCheckPool, shared_pool)
+from judges.math_check import (
+    ANSWER_UNPARSABLE,
+    CRASHED,
+    DIFFERENT,
+    EQUAL,
+    GOLD_UNPARSABLE,
+    TIMEOUT,
+    TOO_LONG,
+    CheckResult,
+    MathCheckPool,
+    shared_pool,
+)
 from judges.verdict import Cause, JudgeItem, Status, Verdict
 
 # What each checker status of the response's answer means: (cause, reason). Statuses not listed are

@@ -25,6 +25,7 @@ readable; the key is per process and pickles carry settings only (a pool unpickl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -36,9 +37,9 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Sequence
 
 import attrs
 import psutil
@@ -177,16 +178,12 @@ class _Worker:
         return "exited", f"the worker exited with code {code}"
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
         for pipe in (self.process.stdin, self.process.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
 
 
 class MathCheckPool:
