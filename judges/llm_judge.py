@@ -106,7 +106,6 @@ class LLMJudge:
         self.backend, self.split, self.parse_retries = backend, split, parse_retries
         self.model = model or getattr(backend, "model", type(backend).__name__)
         self.sampling = Sampling(temperature=temperature, max_tokens=max_tokens)
-        self._answer_time_limit = answer_time_limit
         self.answers = AnswerJudge(time_limit=answer_time_limit)
         self._cache: OrderedDict[str, SealedReference] = OrderedDict()  # digest -> sealed completion
         self._cache_size = cache_size
@@ -137,14 +136,14 @@ class LLMJudge:
 
     def counters(self) -> dict[str, float]:
         """Judge and backend counters in one flat dict (for metrics logs)."""
-        return {**self.stats, **self.backend.counters.snapshot()}
+        return {**self.stats, **self.backend.counters.snapshot(), **{f"answer_{key}": value for key, value in self.answers.counters().items()}}
 
     def close(self) -> None:
         self.backend.close()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(vars(self))
-        for rebuilt in ("_lock", "_cache", "answers"):
+        for rebuilt in ("_lock", "_cache"):  # the answer judge pickles as its settings
             del state[rebuilt]
         return state
 
@@ -152,7 +151,6 @@ class LLMJudge:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._cache = OrderedDict()
-        self.answers = AnswerJudge(time_limit=self._answer_time_limit)
 
     # --- outcome and process ------------------------------------------------------------------------
     def _judge_outcomes(self, items, answers, jobs: list[int], verdicts: list) -> None:
