@@ -35,7 +35,7 @@ def scorable(judge, problems, responses):
     return [(p, v) for p, v in zip(problems, verdicts) if v.ok]
 
 
-@pytest.mark.parametrize("domain, kwargs, min_scorable", [("math", {}, 180), ("gsm", {"size": 120}, 120)])
+@pytest.mark.parametrize("domain, kwargs, min_scorable", [("math", {}, 140), ("gsm", {"size": 120}, 120)])
 def test_reference_prefixes_rise_full_reference_scores_high_unrelated_low(judge, domain, kwargs, min_scorable):
     problems = load_problems(domain, **kwargs)
     full = scorable(judge, problems, [reference_response(p) for p in problems])
