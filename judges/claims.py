@@ -301,7 +301,7 @@ class StepClaims:
     derivations: tuple[Derivation, ...] = ()
     """True equations, in order."""
     operands: tuple[tuple[float, int], ...] = ()
-    """(value, position) of every number written next to an operator."""
+    """(value with its sign, position) of every number used as an operand (see :func:`_is_operand`)."""
 
     @property
     def answers(self) -> tuple[Claim, ...]:
@@ -589,7 +589,7 @@ def analyse_tokens(tokens: Sequence[Token], deadline: Deadline | None = None) ->
         if token.kind == "num" and _is_operand(tokens, index):
             value = _number(token.text)
             if value is not None:
-                operands.append((value, token.start))
+                operands.append((-value if _signed_negative(tokens, index) else value, token.start))
         fraction = _fraction_operand(tokens, index)
         if fraction is not None:
             operands.append((fraction, token.start))
@@ -607,7 +607,7 @@ def analyse_tokens(tokens: Sequence[Token], deadline: Deadline | None = None) ->
         if verdict is False:
             false.append((tokens[left.start].start, tokens[right.end - 1].end))
         elif verdict is True:
-            found = [v for v in right.literals if any(same(v, s) for s in left.subvalues)
+            found = [v for v in right.literals if right.single is None and any(same(v, s) for s in left.subvalues)
                      and not any(same(v, x) for x in left.literals)]
             derived.extend(found)
             rest = tuple(v for v in right.literals if not any(same(v, d) for d in found))
@@ -652,6 +652,14 @@ def _is_operand(tokens: Sequence[Token], index: int) -> bool:
         return False
     operand = tokens[before - 1]
     return operand.kind in ("num", "rp", "pct") or (operand.kind == "word" and _unit(operand.text))
+
+
+def _signed_negative(tokens: Sequence[Token], index: int) -> bool:
+    """Whether the number at ``index`` carries a minus sign (``-1 * 2``, ``= -15``), not a subtraction."""
+    if index == 0 or tokens[index - 1].text != "-":
+        return False
+    before = tokens[index - 2] if index >= 2 else None
+    return before is None or before.kind in ("op", "lp", "eq") or _is_link(before) or before.kind == "other"
 
 
 def _fraction_operand(tokens: Sequence[Token], index: int) -> float | None:

@@ -84,7 +84,9 @@ class Normalized:
     text: str
     """The rewritten text."""
     origin: tuple[int, ...]
-    """``origin[i]``: the index in the source text of the character that produced ``text[i]`` (non-decreasing)."""
+    """``origin[i]``: where the source construct that produced ``text[i]`` starts (non-decreasing)."""
+    ends: tuple[int, ...]
+    """``ends[i]``: where that construct ends (exclusive): ``\\times`` -> ``*`` covers all of ``\\times``."""
     source_length: int
     """Length of the source text."""
 
@@ -97,30 +99,37 @@ class Normalized:
         if end <= start:
             position = self.origin[start] if start < len(self.origin) else self.source_length
             return position, position
-        return self.origin[start], self.origin[end - 1] + 1
+        return self.origin[start], self.ends[end - 1]
 
 
 class _Writer:
-    """Accumulates output pieces and, per output character, its source index."""
+    """Accumulates output pieces and, per output character, the source span it came from."""
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
         self.origin: list[int] = []
+        self.ends: list[int] = []
 
-    def copy(self, text: str, start: int, end: int, origin: list[int] | None = None) -> None:
-        """Copy ``text[start:end]`` unchanged (``origin`` maps those positions further back, if given)."""
+    def copy(self, text: str, start: int, end: int, back: tuple[list[int], list[int]] | None = None) -> None:
+        """Copy ``text[start:end]`` unchanged (``back`` maps those positions further back, if given)."""
         if end > start:
             self.pieces.append(text[start:end])
-            self.origin.extend(range(start, end) if origin is None else origin[start:end])
+            if back is None:
+                self.origin.extend(range(start, end))
+                self.ends.extend(range(start + 1, end + 1))
+            else:
+                self.origin.extend(back[0][start:end])
+                self.ends.extend(back[1][start:end])
 
-    def put(self, replacement: str, source: int) -> None:
-        """Write ``replacement`` for the construct that starts at ``source``."""
+    def put(self, replacement: str, source: int, source_end: int) -> None:
+        """Write ``replacement`` for the construct at ``source..source_end``."""
         if replacement:
             self.pieces.append(replacement)
             self.origin.extend([source] * len(replacement))
+            self.ends.extend([source_end] * len(replacement))
 
-    def result(self) -> tuple[str, list[int]]:
-        return "".join(self.pieces), self.origin
+    def result(self) -> tuple[str, list[int], list[int]]:
+        return "".join(self.pieces), self.origin, self.ends
 
 
 def _wide(char: str) -> str:
@@ -135,7 +144,7 @@ def _wide(char: str) -> str:
     return "".join(_WIDE.get(c, c) for c in folded)
 
 
-def _first_pass(text: str, deadline: Deadline | None) -> tuple[str, list[int]]:
+def _first_pass(text: str, deadline: Deadline | None) -> tuple[str, list[int], list[int]]:
     """LaTeX, math mode and Unicode to plain characters (thousands separators still in place)."""
     out, stack, pending, last = _Writer(), [], None, 0
     for count, match in enumerate(_FIRST.finditer(text)):
@@ -145,69 +154,69 @@ def _first_pass(text: str, deadline: Deadline | None) -> tuple[str, list[int]]:
         out.copy(text, last, start)
         last = match.end()
         if kind == "frac":
-            out.put("(", start)
+            out.put("(", start, last)
             pending = "numerator"
         elif kind in ("textual", "box"):
-            out.put(" ", start)
+            out.put(" ", start, last)
             pending = "words"
         elif kind == "command":
-            out.put(_COMMANDS.get(token[1:], token), start)
+            out.put(_COMMANDS.get(token[1:], token), start, last)
         elif kind == "symbol":
-            out.put(_SYMBOLS.get(token, " "), start)
+            out.put(_SYMBOLS.get(token, " "), start, last)
         elif kind == "brace_comma":
-            out.put(",", start + 1)
+            out.put(",", start + 1, start + 2)
         elif kind == "open":
             group = pending or "group"
             stack.append(group)
-            out.put(" " if group == "words" else "(", start)
+            out.put(" " if group == "words" else "(", start, last)
             pending = None
         elif kind == "close":
             group = stack.pop() if stack else "group"
             if group == "numerator":
                 followed = _NEXT_BRACE.match(text, last) is not None
-                out.put(")/" if followed else "))", start)
+                out.put(")/" if followed else "))", start, last)
                 pending = "denominator" if followed else None
             else:
-                out.put({"words": " ", "denominator": "))"}.get(group, ")"), start)
+                out.put({"words": " ", "denominator": "))"}.get(group, ")"), start, last)
         elif kind == "power":
-            out.put("^", start)
+            out.put("^", start, last)
         elif kind == "dollar":
-            out.put(" ", start)
+            out.put(" ", start, last)
         elif kind == "superscript":
-            out.put("^(" + token.translate(_SUPERSCRIPT) + ")", start)
+            out.put("^(" + token.translate(_SUPERSCRIPT) + ")", start, last)
         else:
-            out.put(_wide(token), start)
+            out.put(_wide(token), start, last)
     out.copy(text, last, len(text))
     return out.result()
 
 
-def _second_pass(text: str, origin: list[int], deadline: Deadline | None) -> tuple[str, list[int]]:
+def _second_pass(text: str, back: tuple[list[int], list[int]], deadline: Deadline | None) -> tuple[str, list[int], list[int]]:
     """Thousands separators out; ``x`` and operator words between numbers to operators."""
     out, last = _Writer(), 0
+    origin, ends = back
     for count, match in enumerate(_SECOND.finditer(text)):
         if deadline is not None and count % _CHECK_EVERY == 0:
             deadline.check()
         start, kind, token = match.start(), match.lastgroup, match.group()
-        out.copy(text, last, start, origin)
+        out.copy(text, last, start, back)
         last = match.end()
         if kind == "thousands":
             for offset, char in enumerate(token):
                 if char.isdigit():
-                    out.put(char, origin[start + offset])
-        elif kind == "times":
-            out.put(" * ", origin[start])
+                    out.put(char, origin[start + offset], ends[start + offset])
         elif kind == "implicit":
-            out.put("*", origin[start])
-        elif kind == "word_op":
-            out.put(f" {_WORD_OPS[token.split()[0].lower()]} ", origin[start])
+            out.put("*", origin[start], origin[start])
         else:
-            out.put(" ", origin[start])
-    out.copy(text, last, len(text), origin)
+            replacement = {"times": " * ", "thin": " "}.get(kind) or f" {_WORD_OPS[token.split()[0].lower()]} "
+            out.put(replacement, origin[start], ends[last - 1])
+    out.copy(text, last, len(text), back)
     return out.result()
 
 
 def normalize(text: str, deadline: Deadline | None = None) -> Normalized:
     """``text`` in plain arithmetic notation (see the module docstring), with positions back into ``text``."""
-    first, origin = _first_pass(text, deadline)
-    second, origin = _second_pass(first, origin, deadline)
-    return Normalized(second, tuple(origin), len(text))
+    if deadline is not None:
+        deadline.check()
+    first, origin, ends = _first_pass(text, deadline)
+    second, origin, ends = _second_pass(first, (origin, ends), deadline)
+    return Normalized(second, tuple(origin), tuple(ends), len(text))

@@ -16,9 +16,9 @@ answered: the answer checkpoint is not paid.
 Contradiction rule: the first step with false arithmetic (``6 * 2 = 13`` in any notation), a wrong
 boxed or stated answer, or a second different one (a hedge) is ``first_error_step``, and no step
 from it on earns credit. A response that sprays values earns nothing: listing candidates is not
-reasoning. A spray is more than ``max(6, checkpoints)`` distinct results that nothing uses afterwards
-(an honest solution uses what it computes; its final answer and a few side values stay unused), or more
-than ``max(48, 8 x checkpoints)`` distinct values in all.
+reasoning. A spray is more than 4 distinct results that nothing uses afterwards and that are not
+checkpoints (an honest solution uses what it computes; its final answer, its checkpoints and a few side
+values stay unused), or more than ``max(48, 8 x checkpoints)`` distinct values in all.
 
 Other routes: a response whose final answer is right but which skips checkpoints of the reference is
 paid in full when its own checked arithmetic computes the answer from the question's numbers (each
@@ -42,7 +42,7 @@ from typing import Sequence
 import attrs
 
 from judges.answer_judge import AnswerJudge
-from judges.answers import boxed_answers, stated_answers
+from judges.answers import boxed_answers, final_answers, stated_answers
 from judges.claims import StepClaims, analyse, same
 from judges.deadline import Deadline, DeadlineExceeded
 from judges.math_check import CRASHED, DIFFERENT, EQUAL, TIMEOUT, TOO_LONG
@@ -52,7 +52,7 @@ from judges.verdict import Cause, JudgeItem, Status, Verdict
 
 VERSION = "reference-2"
 MIN_CHECKPOINTS_WITHOUT_ANSWER = 3
-MAX_UNUSED_VALUES = 6  # results nothing uses, beyond the checkpoint count: a spray (honest solutions: at most 6)
+MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more is a spray (honest: at most 4)
 MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
 MAX_STATED_ANSWERS = 4  # distinct answers in words checked per response; more is a hedge in itself
 _WRONG_STATUSES = {DIFFERENT, TIMEOUT, TOO_LONG}  # a stated answer that is not the reference's (or stalls the check)
@@ -88,9 +88,14 @@ def _key(value: float) -> float:
     return float(f"{abs(value):.9g}")
 
 
-def _step_at(spans: Sequence[tuple[int, int]], position: int) -> int:
-    """The step whose span holds ``position`` (or the last one starting before it)."""
-    return max(0, bisect.bisect_right([start for start, _ in spans], position) - 1)
+def _signed_key(value: float) -> float:
+    """A value rounded to 9 significant digits (how results and their later uses are matched)."""
+    return float(f"{value:.9g}")
+
+
+def _step_at(starts: Sequence[int], position: int) -> int:
+    """The step (given the steps' start positions) that holds ``position``, or the last one starting before it."""
+    return max(0, bisect.bisect_right(starts, position) - 1)
 
 
 class ReferenceJudge:
@@ -124,8 +129,8 @@ class ReferenceJudge:
         self.stats["timeouts"] += sum(v.cause is Cause.JUDGE_TIMEOUT for v in verdicts)
         return verdicts
 
-    def _check_stated_answers(self, items: Sequence[JudgeItem]) -> list[list[tuple[int, str]]]:
-        """(position, checker status) of each final answer stated in words, for responses that box nothing.
+    def _check_stated_answers(self, items: Sequence[JudgeItem]) -> list[list[tuple[int, str, str]]]:
+        """(position, answer, checker status) of each final answer stated in words, for responses that box nothing.
 
         The first ``MAX_STATED_ANSWERS`` distinct ones are checked against the reference's answer with
         math-verify in the pool (one batch); any beyond count as different answers.
@@ -138,16 +143,16 @@ class ReferenceJudge:
             plans.append((said, {text: len(pairs) + i for i, text in enumerate(distinct)}))
             pairs += [(gold, text) for text in distinct]
         results = self.answers.pool.check_many(pairs) if pairs else []
-        return [[(position, results[index[text]].status if text in index else DIFFERENT) for position, text in said]
+        return [[(position, text, results[index[text]].status if text in index else DIFFERENT) for position, text in said]
                 for said, index in plans]
 
-    def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str]]) -> Verdict:
+    def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]]) -> Verdict:
         try:
             return self._score(item, answer, stated, Deadline(self.item_time_limit))
         except DeadlineExceeded as error:
             return Verdict.unscorable(f"text analysis {error}", Cause.JUDGE_TIMEOUT)
 
-    def _score(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str]], deadline: Deadline) -> Verdict:
+    def _score(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]], deadline: Deadline) -> Verdict:
         rubric = cached_rubric(item.problem)
         if not answer.ok and answer.cause is not Cause.REFERENCE_NOT_CHECKABLE:  # the checker failed: judge nothing
             return Verdict.unscorable(f"answer check failed: {answer.reason}", answer.cause)
@@ -164,7 +169,7 @@ class ReferenceJudge:
             zeros = tuple(0.0 for _ in spans)
             return Verdict(Status.OK, outcome=0.0, step_scores=zeros, step_spans=tuple(spans), first_error_step=0,
                            answer_correct=answer.answer_correct, cause=Cause.SPRAY, reason=spray)
-        if any(status == CRASHED for _, status in stated):
+        if any(status == CRASHED for _, _, status in stated):
             return Verdict.unscorable("the answer checker failed on an answer stated in words", Cause.CHECKER_FAILED)
         final = self._final(response, spans, claims, answer, rubric, answer_checkable, stated)
         false_steps = [k for k, step in enumerate(claims) if step.false]
@@ -203,24 +208,32 @@ class ReferenceJudge:
 
     @staticmethod
     def _final(response: str, spans: list, claims: Sequence[StepClaims], answer: Verdict, rubric: Rubric,
-               answer_checkable: bool, stated: list[tuple[int, str]]) -> Final:
+               answer_checkable: bool, stated: list[tuple[int, str, str]]) -> Final:
         """The final answer the response commits to (see module docstring)."""
+        starts = [start for start, _ in spans]
         if boxed_answers(response):
-            step = _step_at(spans, response.find("\\boxed") if "\\boxed" in response else response.find("\\fbox"))
-            cause = answer.cause if answer.ok else Cause.JUDGED
-            wrong = answer.ok and answer.answer_correct is False
-            return Final(step, answer.answer_correct if answer.ok else None, step if wrong else None, cause)
-        if not answer_checkable:
+            step = _step_at(starts, response.find("\\boxed") if "\\boxed" in response else response.find("\\fbox"))
+            if not answer.ok:  # the reference's answer cannot be checked; several boxes are still a hedge
+                hedged = len(final_answers(response)) > 1
+                return Final(None, None, step if hedged else None, Cause.SEVERAL_ANSWERS if hedged else Cause.JUDGED)
+            wrong = answer.answer_correct is False
+            return Final(step, answer.answer_correct, step if wrong else None, answer.cause)
+        if not answer_checkable:  # nothing to compare with, but several different answers are still a hedge
+            said = [(k, claim.value) for k, step in enumerate(claims) for claim in step.answers]
+            second = next((k for k, value in said if not same(value, said[0][1])), None)
+            if second is not None:
+                return Final(None, None, second, Cause.SEVERAL_ANSWERS)
             return Final(None, None, None, Cause.JUDGED)
-        right = [_step_at(spans, position) for position, status in stated if status == EQUAL]
-        wrong = [_step_at(spans, position) for position, status in stated if status in _WRONG_STATUSES]
+        right = [_step_at(starts, position) for position, _, status in stated if status == EQUAL]
+        wrong = [_step_at(starts, position) for position, _, status in stated if status in _WRONG_STATUSES]
         if wrong:
-            return Final(None, False, wrong[0], Cause.SEVERAL_ANSWERS if right else Cause.WRONG_ANSWER)
+            several = right or len({text for _, text, status in stated if status in _WRONG_STATUSES}) > 1
+            return Final(None, False, wrong[0], Cause.SEVERAL_ANSWERS if several else Cause.WRONG_ANSWER)
         if right:
             return Final(right[0], True, None, Cause.JUDGED)
         gold = rubric.answer.number
-        terminals = _final_candidates(claims)
-        if len({_key(v) for _, v in terminals}) > 1:
+        terminals = _final_candidates(claims, rubric)
+        if len({_signed_key(v) for _, v in terminals}) > 1:
             return Final(None, False, None, Cause.SEVERAL_ANSWERS)
         if not terminals or gold is None:
             return Final(None, None, None, Cause.NO_ANSWER)
@@ -247,39 +260,41 @@ class ReferenceJudge:
         return _key(rubric.answer.number) in grounded
 
 
-def _final_candidates(claims: Sequence[StepClaims]) -> list[tuple[int, float]]:
+def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:
     """(step, value) of what an unboxed response without a stated answer may have meant as its final answer:
-    its last stated result, and every computed result (``84 - 80 = 4``) that nothing uses afterwards, in
-    order. Two different ones are two final answers (computing both evaluation orders, say)."""
+    its last stated result (unless it only repeats a value the question states), and every computed result
+    (``84 - 80 = 4``) that nothing uses afterwards, in order. Two different ones are two final answers
+    (computing both evaluation orders, say)."""
     last_use = _last_uses(claims)
     found: dict[float, tuple[int, int, float]] = {}
-    last = max(((claim.position, k, claim.value) for k, step in enumerate(claims) for claim in step.results),
-               default=None)
+    repeated = {_signed_key(v) for v in rubric.stated}
+    last = max(((claim.position, k, claim.value) for k, step in enumerate(claims) for claim in step.results
+                if claim.source == "computed" or _signed_key(claim.value) not in repeated), default=None)
     for k, step in enumerate(claims):
         for claim in step.results:
-            key = _key(claim.value)
+            key = _signed_key(claim.value)
             if claim.source == "computed" and claim.position > last_use.get(key, -1):
                 found.setdefault(key, (claim.position, k, claim.value))
-    if last is not None and last[0] > last_use.get(_key(last[2]), -1):
-        found.setdefault(_key(last[2]), last)
+    if last is not None and last[0] > last_use.get(_signed_key(last[2]), -1):
+        found.setdefault(_signed_key(last[2]), last)
     return [(k, value) for _, k, value in sorted(found.values())]
 
 
 def _last_uses(claims: Sequence[StepClaims]) -> dict[float, int]:
-    """Where each value (by :func:`_key`) is last used as an operand."""
+    """Where each value (by :func:`_signed_key`) is last used as an operand."""
     last_use: dict[float, int] = {}
     for step in claims:
         for value, position in step.operands:
-            last_use[_key(value)] = max(last_use.get(_key(value), -1), position)
+            last_use[_signed_key(value)] = max(last_use.get(_signed_key(value), -1), position)
     return last_use
 
 
 def _spray(claims: Sequence[StepClaims], rubric: Rubric) -> str:
     """Why the response is a spray of values rather than reasoning, or "" when it is not."""
-    unused = len({_key(v) for _, v in _unused_results(claims, rubric)})
-    unused_limit = max(MAX_UNUSED_VALUES, len(rubric.checkpoints))
-    if unused > unused_limit:
-        return f"{unused} distinct stated values that nothing uses (limit {unused_limit})"
+    expected = {_signed_key(c.number) for c in rubric.checkpoints if c.number is not None}
+    unused = len({_signed_key(v) for _, v in _unused_results(claims, rubric)} - expected)
+    if unused > MAX_UNUSED_VALUES:
+        return f"{unused} distinct stated values that nothing uses and no checkpoint asks for (limit {MAX_UNUSED_VALUES})"
     distinct = len({round(v, 6) for step in claims for v in step.values})
     limit = max(MAX_VALUES, 8 * len(rubric.checkpoints))
     return f"{distinct} distinct stated values (limit {limit})" if distinct > limit else ""
@@ -294,8 +309,8 @@ def _unused_results(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[
     found: dict[float, tuple[int, int, float]] = {}
     for k, step in enumerate(claims):
         for claim in step.results:
-            key = _key(claim.value)
-            candidate = claim.source == "computed" or (claim.source == "named" and key not in givens)
+            key = _signed_key(claim.value)
+            candidate = claim.source == "computed" or (claim.source == "named" and _key(claim.value) not in givens)
             if candidate and claim.position > last_use.get(key, -1):
                 found.setdefault(key, (claim.position, k, claim.value))
     return [(k, value) for _, k, value in sorted(found.values())]

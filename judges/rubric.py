@@ -66,6 +66,8 @@ class Rubric:
     """Which builder and version made it (part of the cache key)."""
     givens: tuple[float, ...] = ()
     """Numbers the question gives (digits and number words), which a route may start from."""
+    stated: tuple[float, ...] = ()
+    """Values the question itself states as results (``a_3 = -1``): repeating them answers nothing."""
 
     @property
     def answer(self) -> Checkpoint | None:
@@ -95,7 +97,7 @@ class SealedRubric:
         """The rubric itself. Only judges call this."""
         data = json.loads(zlib.decompress(base64.b85decode(self._blob)))
         checkpoints = tuple(Checkpoint(**c) for c in data.pop("checkpoints"))
-        return Rubric(checkpoints=checkpoints, givens=tuple(data.pop("givens")), **data)
+        return Rubric(checkpoints=checkpoints, givens=tuple(data.pop("givens")), stated=tuple(data.pop("stated")), **data)
 
     def __repr__(self) -> str:
         return f"<SealedRubric {self.problem_id} {self.builder} {self.fingerprint}>"
@@ -121,11 +123,16 @@ def _spread(items: list, keep: int) -> list:
     return [items[round(i * step)] for i in range(keep)]
 
 
+def question_results(question: str) -> set[float]:
+    """The values a question states as results (``x_1 = 1/2`` gives 0.5)."""
+    return {claim.value for claim in analyse_tokens(tokenize(normalize(question).text)).results}
+
+
 def _written(question: str) -> set[float]:
-    """Numbers written in the question, percentages as fractions too, and the values it states (``x_1 = 1/2``)."""
+    """Numbers written in the question, percentages as fractions too, and the values it states."""
     tokens = tokenize(normalize(question).text)
     percents = {float(a.text) / 100 for a, b in zip(tokens, tokens[1:]) if a.kind == "num" and b.kind == "pct"}
-    return set(numbers_in(question)) | percents | {claim.value for claim in analyse_tokens(tokens).results}
+    return set(numbers_in(question)) | percents | question_results(question)
 
 
 def question_givens(question: str) -> tuple[float, ...]:
@@ -155,7 +162,8 @@ def build_rule_rubric(problem: Problem) -> Rubric:
     checkpoints = _spread(intermediate, MAX_INTERMEDIATE)
     if not is_prose(reference.answer):
         checkpoints.append(Checkpoint("final answer", reference.answer, is_answer=True, number=answer_number))
-    return Rubric(problem.id, tuple(checkpoints), RULE_BUILDER_VERSION, question_givens(problem.question))
+    return Rubric(problem.id, tuple(checkpoints), RULE_BUILDER_VERSION, question_givens(problem.question),
+                  tuple(sorted(question_results(problem.question))))
 
 
 def _plain(value: float) -> str:
