@@ -24,7 +24,8 @@ Other routes: a response whose final answer is right but which skips checkpoints
 paid in full when its own checked arithmetic computes the answer from the question's numbers (each
 equation true, each operand given, a common constant, or computed earlier); when it does not (a bare
 answer, or reasoning this judge cannot read), the judge cannot tell a valid route from a lucky guess
-and says so: the verdict is unscorable (``Cause.ROUTE_NOT_CHECKABLE``), not a partial score.
+and says so: the verdict is unscorable (``Cause.ROUTE_NOT_CHECKABLE``, still carrying ``answer_correct``),
+not a partial score. A ``sparse`` item gets the answer check alone, as from the ``answer`` judge.
 
 Problems whose final answer this judge cannot check pay only when the reference establishes at least
 ``MIN_CHECKPOINTS_WITHOUT_ANSWER`` checkable intermediate values; below that one lucky small value
@@ -153,6 +154,8 @@ class ReferenceJudge:
             return Verdict.unscorable(f"text analysis {error}", Cause.JUDGE_TIMEOUT)
 
     def _score(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]], deadline: Deadline) -> Verdict:
+        if item.kind == "sparse":  # the sparse reward is the answer check alone
+            return answer
         rubric = cached_rubric(item.problem)
         if not answer.ok and answer.cause is not Cause.REFERENCE_NOT_CHECKABLE:  # the checker failed: judge nothing
             return Verdict.unscorable(f"answer check failed: {answer.reason}", answer.cause)
@@ -194,10 +197,10 @@ class ReferenceJudge:
         if "answer" in established and len(established) < len(rubric.checkpoints) and first_error is None:
             known = [c.number for i, c in enumerate(rubric.intermediate) if i in established]
             if not self._route_checks(claims[: final.step + 1], rubric, known):
-                return Verdict.unscorable(
-                    f"the final answer is right but the response establishes {len(established) - 1} of "
-                    f"{len(rubric.intermediate)} reference checkpoints by a route this judge cannot check",
-                    Cause.ROUTE_NOT_CHECKABLE)
+                return Verdict(Status.UNSCORABLE, answer_correct=answer.answer_correct, cause=Cause.ROUTE_NOT_CHECKABLE,
+                               reason=f"the final answer is right but the response establishes {len(established) - 1} "
+                                      f"of {len(rubric.intermediate)} reference checkpoints by a route this judge "
+                                      "cannot check")
             scores[final.step:] = [1.0] * (len(scores) - final.step)
             route = "; the answer is computed by another checked route"
         reason = (f"{len(established)}/{len(rubric.checkpoints)} checkpoints; first error step {first_error}; "

@@ -311,6 +311,14 @@ def test_a_right_answer_without_checkable_work_is_unscorable_not_a_guess(judge, 
     assert not verdict.ok and verdict.cause is Cause.ROUTE_NOT_CHECKABLE and verdict.outcome is None
 
 
+def test_a_bare_right_answer_keeps_its_answer_check_and_the_sparse_reward_is_that_check(judge, gsm0):
+    verdict = one(judge, gsm0, "\\boxed{28080}")
+    assert not verdict.ok and verdict.cause is Cause.ROUTE_NOT_CHECKABLE and verdict.answer_correct is True
+    for response, paid in (("\\boxed{28080}", 1.0), ("6 * 2 = 12\n\n\\boxed{7}", 0.0), ("The answer is 28080.", 0.0)):
+        sparse = judge.score_batch([JudgeItem(gsm0, response, "sparse")])[0]
+        assert sparse.ok and sparse.outcome == paid and sparse.answer_correct is (paid == 1.0)
+
+
 def test_a_wrong_answer_by_any_route_is_not_paid_for_its_answer(judge, gsm0):
     verdict = one(judge, gsm0, "Each week he earns 195 * 6 = 1170.\n\nEach year 1170 * 52 = 60840.\n\n\\boxed{60840}")
     assert verdict.ok and verdict.outcome == 0.0 and verdict.first_error_step == 2
