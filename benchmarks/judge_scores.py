@@ -463,6 +463,8 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__import__("judges").__file__).parent).stdout.strip()
     command = "python benchmarks/judge_scores.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if Path(__import__("judges").__file__).resolve().parent.parent != Path(__file__).resolve().parent.parent:
+        command = f"PYTHONPATH=<a checkout of {commit}> " + command  # another commit's judge, this script
     result = {"commit": commit, "command": command, "domains": {}}
     for label in args.domains.split(","):
         start = time.perf_counter()
