@@ -32,8 +32,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from exprl_env.domains import load_problems
 from judges import JudgeItem, make_judge
@@ -136,7 +136,8 @@ def honest_latex(problem, ref):
 
 
 def honest_unicode(problem, ref):
-    steps = [re.sub(r"(\d) - (?=\d)", "\\1 \u2212 ", re.sub(r"(\d)\s*\*\s*(?=\d)", "\\1 \u00d7 ", s)) for s in ref.steps]
+    times = [re.sub(r"(\d)\s*\*\s*(?=\d)", "\\1 \u00d7 ", s) for s in ref.steps]
+    steps = [re.sub(r"(\d) - (?=\d)", "\\1 \u2212 ", s) for s in times]
     return _solution(steps, ref.answer) if steps != list(ref.steps) else None
 
 
@@ -441,11 +442,12 @@ def markdown(result: dict) -> str:
     labels = list(result["domains"])
     lines = [f"# `reference` judge: references, honest variants and gaming ({result['commit']})", "",
              "```", result["command"], "```", "",
-             "Mean outcome score over scored verdicts; `(scored/applicable)` when some were unscorable (masked, "
-             "paid nothing). Definitions: `benchmarks/judge_scores.py`.", "",
+             ("Mean outcome score over scored verdicts; `(scored/applicable)` when some were unscorable (masked, "
+              "paid nothing). Definitions: `benchmarks/judge_scores.py`."), "",
              "| variant | kind | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
     for name, (kind, _) in VARIANTS.items():
-        lines.append(f"| {name} | {kind} | " + " | ".join(_cell(result["domains"][d]["rows"][name]) for d in labels) + " |")
+        cells = " | ".join(_cell(result["domains"][d]["rows"][name]) for d in labels)
+        lines.append(f"| {name} | {kind} | {cells} |")
     lines += ["", "| summary | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for key in ("reference", "honest_mean", "honest_worst", "gaming_best", "oracle_best"):
         values = [result["domains"][d]["summary"][key] for d in labels]
@@ -460,7 +462,7 @@ def main(argv=None) -> int:
     parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated domain labels")
     args = parser.parse_args(argv)
     judge = make_judge("reference")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
                             cwd=Path(__import__("judges").__file__).parent).stdout.strip()
     command = "python benchmarks/judge_scores.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if Path(__import__("judges").__file__).resolve().parent.parent != Path(__file__).resolve().parent.parent:

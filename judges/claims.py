@@ -27,9 +27,11 @@ backtracked exponentially on ``1 + 2 + ... + 14 is the sum``), and it checks a :
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -230,7 +232,7 @@ def _readings(tokens: Sequence[Token], start: int, end: int) -> list[float]:
     if splits:
         try:
             bounds = [start, *splits, end]
-            parts = [_value(tokens, a + (a != start), b)[0] for a, b in zip(bounds, bounds[1:])]
+            parts = [_value(tokens, a + (a != start), b)[0] for a, b in itertools.pairwise(bounds)]
             total = parts[0]
             for part in parts[1:]:
                 total = _apply("/", total, part)
@@ -498,9 +500,9 @@ def _fraction(tokens: Sequence[Token], start: int, end: int) -> float | None:
 def _result_after(tokens: Sequence[Token], index: int, run_end: dict[int, int]) -> tuple[float, int] | None:
     """(value, token index) of the result stated right after a marker at ``index - 1``, or None."""
     count, position, sign = len(tokens), index, 1.0
-    if position + 1 < count and tokens[position].kind == "op" and tokens[position].text in "+-":
-        if tokens[position + 1].kind == "num":
-            sign, position = (-1.0 if tokens[position].text == "-" else 1.0), position + 1
+    signed = position + 1 < count and tokens[position].kind == "op" and tokens[position].text in "+-"
+    if signed and tokens[position + 1].kind == "num":
+        sign, position = (-1.0 if tokens[position].text == "-" else 1.0), position + 1
     if position < count and tokens[position].kind == "num":
         after = position + 1
         if after < count and tokens[after].kind == "pct":
@@ -564,8 +566,8 @@ def _source(tokens: Sequence[Token], marker: int) -> str:
         glued = following is not None and _adjacent(token, following)
         if token.kind == "op" and index > 0 and tokens[index - 1].kind in ("num", "rp", "pct", "word"):
             operator = True
-        elif token.kind == "word" and (not _prose(token.text) or "_" in token.text or any(c.isdigit() for c in token.text)
-                                       or (glued and following.kind == "lp")):
+        elif token.kind == "word" and (not _prose(token.text) or "_" in token.text
+                                       or any(c.isdigit() for c in token.text) or (glued and following.kind == "lp")):
             unknown = unknown or token.text.lower() not in OPERATOR_WORDS
         elif token.kind == "num" and glued and following.kind == "word":
             operator = unknown = True  # "2x"
@@ -594,7 +596,7 @@ def analyse_tokens(tokens: Sequence[Token], deadline: Deadline | None = None) ->
         if fraction is not None:
             operands.append((fraction, token.start))
     modular = any(t.kind == "word" and t.text.lower() in MODULAR_WORDS or t.text == "≡" for t in tokens)
-    for previous, following in zip(run_bounds, run_bounds[1:]):
+    for previous, following in itertools.pairwise(run_bounds):
         link = previous[1]
         if following[0] != link + 1 or not _is_link(tokens[link]) or tokens[link].text == "≈":
             continue

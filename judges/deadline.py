@@ -18,7 +18,7 @@ class DeadlineExceeded(Exception):
 class Deadline:
     """Raises :class:`DeadlineExceeded` from :meth:`check` once ``seconds`` have passed since creation."""
 
-    __slots__ = ("seconds", "expires")
+    __slots__ = ("expires", "seconds")
 
     def __init__(self, seconds: float):
         if not seconds > 0:

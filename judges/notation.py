@@ -190,7 +190,9 @@ def _first_pass(text: str, deadline: Deadline | None) -> tuple[str, list[int], l
     return out.result()
 
 
-def _second_pass(text: str, back: tuple[list[int], list[int]], deadline: Deadline | None) -> tuple[str, list[int], list[int]]:
+def _second_pass(
+    text: str, back: tuple[list[int], list[int]], deadline: Deadline | None
+) -> tuple[str, list[int], list[int]]:
     """Thousands separators out; ``x`` and operator words between numbers to operators."""
     out, last = _Writer(), 0
     origin, ends = back

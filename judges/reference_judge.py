@@ -38,7 +38,7 @@ Time: the text analysis is linear in the response's length and each item has a w
 from __future__ import annotations
 
 import bisect
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 
@@ -144,16 +144,21 @@ class ReferenceJudge:
             plans.append((said, {text: len(pairs) + i for i, text in enumerate(distinct)}))
             pairs += [(gold, text) for text in distinct]
         results = self.answers.pool.check_many(pairs) if pairs else []
-        return [[(position, text, results[index[text]].status if text in index else DIFFERENT) for position, text in said]
-                for said, index in plans]
+        return [[(position, text, results[index[text]].status if text in index else DIFFERENT)
+                 for position, text in said] for said, index in plans]
 
     def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]]) -> Verdict:
+        """One item's verdict within its time budget; a fault of this judge is that item's unscorable verdict."""
         try:
             return self._score(item, answer, stated, Deadline(self.item_time_limit))
         except DeadlineExceeded as error:
             return Verdict.unscorable(f"text analysis {error}", Cause.JUDGE_TIMEOUT)
+        except (ArithmeticError, IndexError, KeyError, RecursionError, ValueError) as error:
+            return Verdict.unscorable(f"text analysis failed ({type(error).__name__})", Cause.CHECKER_FAILED)
 
-    def _score(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]], deadline: Deadline) -> Verdict:
+    def _score(
+        self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]], deadline: Deadline
+    ) -> Verdict:
         if item.kind == "sparse":  # the sparse reward is the answer check alone
             return answer
         rubric = cached_rubric(item.problem)
@@ -297,7 +302,7 @@ def _spray(claims: Sequence[StepClaims], rubric: Rubric) -> str:
     expected = {_signed_key(c.number) for c in rubric.checkpoints if c.number is not None}
     unused = len({_signed_key(v) for _, v in _unused_results(claims, rubric)} - expected)
     if unused > MAX_UNUSED_VALUES:
-        return f"{unused} distinct stated values that nothing uses and no checkpoint asks for (limit {MAX_UNUSED_VALUES})"
+        return f"{unused} distinct unused values that no checkpoint asks for (limit {MAX_UNUSED_VALUES})"
     distinct = len({round(v, 6) for step in claims for v in step.values})
     limit = max(MAX_VALUES, 8 * len(rubric.checkpoints))
     return f"{distinct} distinct stated values (limit {limit})" if distinct > limit else ""

@@ -18,6 +18,7 @@ one, for the item it is scoring.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import zlib
 from collections import OrderedDict
@@ -81,7 +82,7 @@ class Rubric:
 class SealedRubric:
     """A rubric kept compressed and encoded: ``repr``, ``vars`` and tracebacks show no reference values."""
 
-    __slots__ = ("_blob", "problem_id", "builder", "fingerprint")
+    __slots__ = ("_blob", "builder", "fingerprint", "problem_id")
 
     def __init__(self, rubric: Rubric, fingerprint: str):
         payload = json.dumps(attrs.asdict(rubric), ensure_ascii=True).encode()
@@ -97,7 +98,8 @@ class SealedRubric:
         """The rubric itself. Only judges call this."""
         data = json.loads(zlib.decompress(base64.b85decode(self._blob)))
         checkpoints = tuple(Checkpoint(**c) for c in data.pop("checkpoints"))
-        return Rubric(checkpoints=checkpoints, givens=tuple(data.pop("givens")), stated=tuple(data.pop("stated")), **data)
+        givens, stated = tuple(data.pop("givens")), tuple(data.pop("stated"))
+        return Rubric(checkpoints=checkpoints, givens=givens, stated=stated, **data)
 
     def __repr__(self) -> str:
         return f"<SealedRubric {self.problem_id} {self.builder} {self.fingerprint}>"
@@ -110,7 +112,8 @@ class SealedRubric:
 
 def _sealed_from_blob(blob: bytes, problem_id: str, builder: str, fingerprint: str) -> SealedRubric:
     sealed = object.__new__(SealedRubric)
-    for name, value in (("_blob", blob), ("problem_id", problem_id), ("builder", builder), ("fingerprint", fingerprint)):
+    fields = {"_blob": blob, "problem_id": problem_id, "builder": builder, "fingerprint": fingerprint}
+    for name, value in fields.items():
         object.__setattr__(sealed, name, value)
     return sealed
 
@@ -131,7 +134,7 @@ def question_results(question: str) -> set[float]:
 def _written(question: str) -> set[float]:
     """Numbers written in the question, percentages as fractions too, and the values it states."""
     tokens = tokenize(normalize(question).text)
-    percents = {float(a.text) / 100 for a, b in zip(tokens, tokens[1:]) if a.kind == "num" and b.kind == "pct"}
+    percents = {float(a.text) / 100 for a, b in itertools.pairwise(tokens) if a.kind == "num" and b.kind == "pct"}
     return set(numbers_in(question)) | percents | question_results(question)
 
 

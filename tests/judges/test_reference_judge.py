@@ -323,3 +323,38 @@ def test_a_wrong_answer_by_any_route_is_not_paid_for_its_answer(judge, gsm0):
     verdict = one(judge, gsm0, "Each week he earns 195 * 6 = 1170.\n\nEach year 1170 * 52 = 60840.\n\n\\boxed{60840}")
     assert verdict.ok and verdict.outcome == 0.0 and verdict.first_error_step == 2
     assert verdict.cause is Cause.WRONG_ANSWER
+
+
+# --- never raises, never a bad verdict --------------------------------------------------------------
+
+TRICKY = ["1", "2", "12", "-", "+", "*", "/", "÷", "^", "=", "≈", "(", ")", "{", "}", "\\frac", "\\times", "\\cdot",
+          "\\boxed{", "\\text{", "$", "\\(", "\\)", " ", "\n", "\n\n", ".", ",", ":", "x", "a", "is", "the answer is",
+          "answer:", "%", "²", "½", "６", "×", "−", "…", "...", "mod", "\\left(", "\\right)", "0.5", "1,000", "{,}",
+          "\\,", "### Step", "1. ", "Step 2:", "2x", "f(", "_", "!", "≡", "π", "\\sqrt{", "1e5", "∞", "\\"]
+
+
+def test_random_text_gets_a_valid_verdict_and_never_an_internal_error(judge):
+    import random
+
+    rng = random.Random(12)
+    problems = load_problems("gsm", size=3) + load_problems("arith", size=3, n_ops=2) + load_problems("math")[:5]
+    items = [JudgeItem(rng.choice(problems), "".join(rng.choice(TRICKY) for _ in range(rng.randint(1, 80))),
+                       rng.choice(["outcome", "process"])) for _ in range(600)]
+    for item, verdict in zip(items, judge.score_batch(items)):
+        assert verdict.cause is not Cause.CHECKER_FAILED, item.response
+        if verdict.ok:
+            spans = split_steps(item.response) or [(0, len(item.response))]
+            assert verdict.step_spans == tuple(spans)
+            assert list(verdict.step_scores) == sorted(verdict.step_scores)
+            assert verdict.outcome == verdict.step_scores[-1]
+        else:
+            assert verdict.cause in (Cause.REFERENCE_NOT_CHECKABLE, Cause.ROUTE_NOT_CHECKABLE)
+
+
+def test_a_fault_of_the_text_analysis_is_that_items_unscorable_verdict(monkeypatch, judge, gsm0):
+    def broken(text, spans, deadline=None):
+        raise IndexError("a bug")
+
+    monkeypatch.setattr(judges.reference_judge, "analyse", broken)
+    verdict = one(judge, gsm0, "6 * 2 = 12")
+    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED and "IndexError" in verdict.reason
