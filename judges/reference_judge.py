@@ -44,7 +44,7 @@ import attrs
 
 from judges.answer_judge import AnswerJudge
 from judges.answers import boxed_answers, final_answers, stated_answers
-from judges.claims import StepClaims, analyse, same
+from judges.claims import StepClaims, analyse, same, value_of
 from judges.deadline import Deadline, DeadlineExceeded
 from judges.math_check import CRASHED, DIFFERENT, EQUAL, TIMEOUT, TOO_LONG
 from judges.rubric import Rubric, cached_rubric
@@ -55,7 +55,7 @@ VERSION = "reference-2"
 MIN_CHECKPOINTS_WITHOUT_ANSWER = 3
 MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more is a spray (honest: at most 4)
 MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
-MAX_STATED_ANSWERS = 4  # distinct answers in words checked per response; more is a hedge in itself
+MAX_STATED_ANSWERS = 2  # distinct answers in words math-verify checks per response; more count as different
 _WRONG_STATUSES = {DIFFERENT, TIMEOUT, TOO_LONG}  # a stated answer that is not the reference's (or stalls the check)
 ROUTE_CONSTANTS = frozenset({0.5, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 12.0, 24.0, 30.0, 52.0, 60.0, 100.0, 365.0, 1000.0})
 """Numbers a route may use without the question giving them (halves, units of time, percent)."""
@@ -131,21 +131,32 @@ class ReferenceJudge:
         return verdicts
 
     def _check_stated_answers(self, items: Sequence[JudgeItem]) -> list[list[tuple[int, str, str]]]:
-        """(position, answer, checker status) of each final answer stated in words, for responses that box nothing.
+        """(position, answer, status) of each final answer stated in words, for responses that box nothing.
 
-        The first ``MAX_STATED_ANSWERS`` distinct ones are checked against the reference's answer with
-        math-verify in the pool (one batch); any beyond count as different answers.
+        A number is compared with a numeric reference answer directly; anything else is checked with
+        math-verify in the pool (one batch for all items, at most ``MAX_STATED_ANSWERS`` distinct answers per
+        response, so a response cannot make the judge run many slow checks); answers beyond count as
+        different ones.
         """
         plans, pairs = [], []
         for item in items:
             said = [] if boxed_answers(item.response) else stated_answers(item.response)
-            distinct = list(dict.fromkeys(text for _, text in said))[:MAX_STATED_ANSWERS]
             gold = item.problem.reference.unseal().answer if said else ""
-            plans.append((said, {text: len(pairs) + i for i, text in enumerate(distinct)}))
-            pairs += [(gold, text) for text in distinct]
+            gold_number = value_of(gold) if said else None
+            statuses: dict[str, str | int] = {}
+            for text in dict.fromkeys(text for _, text in said):
+                number = value_of(text) if gold_number is not None else None
+                if number is not None:
+                    statuses[text] = EQUAL if same(number, gold_number) else DIFFERENT
+                elif sum(isinstance(v, int) for v in statuses.values()) < MAX_STATED_ANSWERS:
+                    statuses[text] = len(pairs)
+                    pairs.append((gold, text))
+                else:
+                    statuses[text] = DIFFERENT
+            plans.append((said, statuses))
         results = self.answers.pool.check_many(pairs) if pairs else []
-        return [[(position, text, results[index[text]].status if text in index else DIFFERENT)
-                 for position, text in said] for said, index in plans]
+        return [[(position, text, results[statuses[text]].status if isinstance(statuses[text], int) else statuses[text])
+                 for position, text in said] for said, statuses in plans]
 
     def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]]) -> Verdict:
         """One item's verdict within its time budget; a fault of this judge is that item's unscorable verdict."""

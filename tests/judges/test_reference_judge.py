@@ -11,7 +11,7 @@ from exprl_env.domains import load_problems
 from exprl_env.domains.arith import worked_steps
 from judges import Cause, JudgeItem, make_judge
 from judges.problem import Problem, SealedReference
-from judges.reference_judge import MIN_CHECKPOINTS_WITHOUT_ANSWER
+from judges.reference_judge import MAX_STATED_ANSWERS, MIN_CHECKPOINTS_WITHOUT_ANSWER
 from judges.rubric import cached_rubric
 from judges.steps import split_steps
 
@@ -188,6 +188,15 @@ def _left_to_right(operands, operators):
         steps.append(f"{values[-1]} {op} {right} = {result}")
         values.append(result)
     return steps
+
+
+def test_a_response_cannot_make_the_judge_run_many_answer_checks(monkeypatch, judge, gsm0):
+    batches = []
+    check_many = judge.answers.pool.check_many
+    monkeypatch.setattr(judge.answers.pool, "check_many", lambda pairs: batches.append(len(pairs)) or check_many(pairs))
+    verdict = one(judge, gsm0, "\n".join(f"The answer is x^{k} + y." for k in range(50)))
+    assert batches[-1] == MAX_STATED_ANSWERS  # the stated answers' batch; the rest count as different answers
+    assert verdict.outcome == 0.0 and verdict.cause is Cause.SEVERAL_ANSWERS
 
 
 def test_stating_both_evaluation_orders_is_not_an_answer(judge):
