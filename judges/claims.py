@@ -621,7 +621,9 @@ def analyse_tokens(tokens: Sequence[Token], deadline: Deadline | None = None) ->
                 inputs = left.literals + rest
             outputs = (*left.readings[:1], *right.readings[:1], *left.subvalues, *right.subvalues)
             derivations.append(Derivation(inputs, outputs))
-    for index in range(len(tokens)):
+    for index, token in enumerate(tokens):
+        if token.kind not in ("eq", "word", "other"):
+            continue
         marker = _marker(tokens, index)
         if marker is not None:
             found = _result_after(tokens, index + 1, run_end)

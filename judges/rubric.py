@@ -26,7 +26,7 @@ from collections import OrderedDict
 import attrs
 
 from judges.answers import is_prose
-from judges.claims import analyse_tokens, numbers_in, tokenize, value_of
+from judges.claims import analyse_tokens, tokenize, value_of
 from judges.notation import normalize
 from judges.problem import Problem
 
@@ -126,22 +126,29 @@ def _spread(items: list, keep: int) -> list:
     return [items[round(i * step)] for i in range(keep)]
 
 
-def question_results(question: str) -> set[float]:
+def _question_tokens(question: str) -> list:
+    return tokenize(normalize(question).text)
+
+
+def question_results(question: str, tokens: list | None = None) -> set[float]:
     """The values a question states as results (``x_1 = 1/2`` gives 0.5)."""
-    return {claim.value for claim in analyse_tokens(tokenize(normalize(question).text)).results}
+    tokens = _question_tokens(question) if tokens is None else tokens
+    return {claim.value for claim in analyse_tokens(tokens).results}
 
 
-def _written(question: str) -> set[float]:
+def _written(question: str, tokens: list | None = None) -> set[float]:
     """Numbers written in the question, percentages as fractions too, and the values it states."""
-    tokens = tokenize(normalize(question).text)
+    tokens = _question_tokens(question) if tokens is None else tokens
+    numbers = {float(t.text) for t in tokens if t.kind == "num" and len(t.text) <= 40}
     percents = {float(a.text) / 100 for a, b in itertools.pairwise(tokens) if a.kind == "num" and b.kind == "pct"}
-    return set(numbers_in(question)) | percents | question_results(question)
+    return numbers | percents | question_results(question, tokens)
 
 
-def question_givens(question: str) -> tuple[float, ...]:
+def question_givens(question: str, tokens: list | None = None) -> tuple[float, ...]:
     """The numbers a question gives: every number written or stated in it, and every number word."""
-    words = {NUMBER_WORDS[t.text.lower()] for t in tokenize(question.lower()) if t.text.lower() in NUMBER_WORDS}
-    return tuple(sorted(_written(question) | words))
+    tokens = _question_tokens(question) if tokens is None else tokens
+    words = {NUMBER_WORDS[t.text.lower()] for t in tokens if t.kind == "word" and t.text.lower() in NUMBER_WORDS}
+    return tuple(sorted(_written(question, tokens) | words))
 
 
 def equation_results(step: str) -> list[float]:
@@ -153,7 +160,8 @@ def equation_results(step: str) -> list[float]:
 def build_rule_rubric(problem: Problem) -> Rubric:
     """Checkpoints from the reference's equation results and its final answer (see module docstring)."""
     reference = problem.reference.unseal()
-    written = _written(problem.question)
+    tokens = _question_tokens(problem.question)
+    written = _written(problem.question, tokens)
     answer_number = value_of(reference.answer)
     seen = {v for g in written for v in (g, -g)} | TRIVIAL | {answer_number}
     intermediate = []
@@ -165,8 +173,8 @@ def build_rule_rubric(problem: Problem) -> Rubric:
     checkpoints = _spread(intermediate, MAX_INTERMEDIATE)
     if not is_prose(reference.answer):
         checkpoints.append(Checkpoint("final answer", reference.answer, is_answer=True, number=answer_number))
-    return Rubric(problem.id, tuple(checkpoints), RULE_BUILDER_VERSION, question_givens(problem.question),
-                  tuple(sorted(question_results(problem.question))))
+    return Rubric(problem.id, tuple(checkpoints), RULE_BUILDER_VERSION, question_givens(problem.question, tokens),
+                  tuple(sorted(question_results(problem.question, tokens))))
 
 
 def _plain(value: float) -> str:
