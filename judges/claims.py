@@ -12,13 +12,17 @@ backtracked exponentially on ``1 + 2 + ... + 14 is the sum``), and it checks a :
 - An *arithmetic run* is a stretch of numbers, operators and parentheses; runs joined by ``=`` (or
   "is", "equals", ...) form a chain, and each adjacent pair in a chain is an equation. A run is
   *plain* when it is complete arithmetic on its own: not glued to a name (``2y``, ``x(2)``, ``x_6``),
-  a LaTeX command, a factorial or an ellipsis, and not continuing an expression with a variable
-  (``x - 2 * 3``). Plain runs are evaluated by a small parser (no ``eval``; bounded powers, magnitudes
-  and nesting).
+  a LaTeX command, a factorial or an ellipsis, and not continuing an expression with a variable or an
+  operator word (``x - 2 * 3``, ``100 questions x 20/100``, ``mod 11``). Plain runs are evaluated by a
+  small parser (no ``eval``; bounded powers, magnitudes and nesting).
 - An equation is *false* when both sides are plain, one has an operator, and they differ: a single
   number must match up to the rounding its own decimals imply; two expressions of whole numbers must be
   equal, or the right one must continue from the left one's value (the running total ``3 + 4 = 7 * 2``
-  that worked solutions write). Pairs it cannot decide (rounded decimals on both sides) are not false.
+  that worked solutions write). Pairs it cannot decide (rounded decimals on both sides) are not false;
+  a word links an equation only after an expression (``6 * 2 is 13``, not "... at most 1324 is 2^10"),
+  and steps that work modulo something (``mod``, ``≡``) are not checked.
+- Each stated result records what it is the result of (:attr:`Claim.source`), and each number used as
+  an operand is recorded with its position, so the judge can tell which results a response never uses.
 - Values a true chain computes without stating them (``13 - 14 * 2 = 13 - 28``: 28) are *derived*; each
   true equation is also a *derivation* (inputs -> outputs), which the judge uses to tell whether a route
   it does not know still computes the answer from the question's numbers.
