@@ -46,7 +46,7 @@ from judges.answer_judge import AnswerJudge
 from judges.answers import boxed_answers, final_answers, stated_answers
 from judges.claims import StepClaims, analyse, same, value_of
 from judges.deadline import Deadline, DeadlineExceeded
-from judges.math_check import CRASHED, DIFFERENT, EQUAL, TIMEOUT, TOO_LONG
+from judges.math_check import ANSWER_UNPARSABLE, CRASHED, DIFFERENT, EQUAL, GOLD_UNPARSABLE, TIMEOUT, TOO_LONG
 from judges.rubric import Rubric, cached_rubric
 from judges.steps import split_steps
 from judges.verdict import Cause, JudgeItem, Status, Verdict
@@ -57,6 +57,8 @@ MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more i
 MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
 MAX_STATED_ANSWERS = 2  # distinct answers in words math-verify checks per response; more count as different
 _WRONG_STATUSES = {DIFFERENT, TIMEOUT, TOO_LONG}  # a stated answer that is not the reference's (or stalls the check)
+# Checker statuses that say something about the stated answer; any other is the checker's own failure.
+_ANSWER_STATUSES = _WRONG_STATUSES | {EQUAL, ANSWER_UNPARSABLE, GOLD_UNPARSABLE}
 ROUTE_CONSTANTS = frozenset({0.5, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 12.0, 24.0, 30.0, 52.0, 60.0, 100.0, 365.0, 1000.0})
 """Numbers a route may use without the question giving them (halves, units of time, percent)."""
 
@@ -154,8 +156,11 @@ class ReferenceJudge:
                 else:
                     statuses[text] = DIFFERENT
             plans.append((said, statuses))
-        results = self.answers.pool.check_many(pairs) if pairs else []
-        return [[(position, text, results[statuses[text]].status if isinstance(statuses[text], int) else statuses[text])
+        try:
+            results = [r.status for r in self.answers.pool.check_many(pairs)] if pairs else []
+        except Exception:  # noqa: BLE001 - a bug in the pool makes these items unscorable, never a crash
+            results = [CRASHED] * len(pairs)
+        return [[(position, text, results[statuses[text]] if isinstance(statuses[text], int) else statuses[text])
                  for position, text in said] for said, statuses in plans]
 
     def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]]) -> Verdict:
@@ -188,7 +193,7 @@ class ReferenceJudge:
             zeros = tuple(0.0 for _ in spans)
             return Verdict(Status.OK, outcome=0.0, step_scores=zeros, step_spans=tuple(spans), first_error_step=0,
                            answer_correct=answer.answer_correct, cause=Cause.SPRAY, reason=spray)
-        if any(status == CRASHED for _, _, status in stated):
+        if any(status not in _ANSWER_STATUSES for _, _, status in stated):
             return Verdict.unscorable("the answer checker failed on an answer stated in words", Cause.CHECKER_FAILED)
         final = self._final(response, spans, claims, answer, rubric, answer_checkable, stated)
         false_steps = [k for k, step in enumerate(claims) if step.false]

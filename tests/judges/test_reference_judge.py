@@ -367,3 +367,25 @@ def test_a_fault_of_the_text_analysis_is_that_items_unscorable_verdict(monkeypat
     monkeypatch.setattr(judges.reference_judge, "analyse", broken)
     verdict = one(judge, gsm0, "6 * 2 = 12")
     assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED and "IndexError" in verdict.reason
+
+
+@pytest.mark.parametrize("failure", ["crashed", "stalled", "error", "something new"])
+def test_a_checker_failure_on_a_stated_answer_is_unscorable(monkeypatch, judge, gsm0, failure):
+    check_many = judge.answers.pool.check_many
+
+    def failing(pairs):
+        results = check_many(pairs)
+        return [type(r)(failure) if gold != "28080" or answer == "x^2" else r
+                for r, (gold, answer) in zip(results, pairs)]
+
+    monkeypatch.setattr(judge.answers.pool, "check_many", failing)
+    verdict = one(judge, gsm0, "6 * 2 = 12\n\nThe answer is x^2.")
+    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED
+
+
+def test_a_fault_of_the_pool_on_stated_answers_is_unscorable(monkeypatch, judge, gsm0):
+    check_many = judge.answers.pool.check_many
+    monkeypatch.setattr(judge.answers.pool, "check_many",
+                        lambda pairs: check_many(pairs) if len(pairs) == 1 and pairs[0][1] == "28080" else 1 / 0)
+    verdict = one(judge, gsm0, "6 * 2 = 12\n\nThe answer is x^2.")
+    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED
