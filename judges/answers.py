@@ -20,21 +20,45 @@ _MATH_WORDS = {
 def boxed_answers(text: str) -> list[str]:
     """The contents of every ``\\boxed{...}`` (or ``\\fbox{...}``), braces balanced, in order.
 
-    An unclosed box is ignored: a response that was cut off has not given that answer.
+    An unclosed box is ignored: a response that was cut off has not given that answer. Braces are
+    matched in one pass, so many unclosed boxes cost linear time, not quadratic.
     """
-    answers = []
-    for match in _BOXED.finditer(text):
-        depth, start = 1, match.end()
-        for position in range(start, len(text)):
-            char = text[position]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                depth -= 1
-                if depth == 0:
-                    answers.append(text[start:position].strip())
-                    break
-    return answers
+    starts = [match.end() for match in _BOXED.finditer(text)]
+    if not starts:
+        return []
+    closing, stack = {}, []
+    for position in range(starts[0] - 1, len(text)):
+        char = text[position]
+        if char == "{":
+            stack.append(position)
+        elif char == "}" and stack:
+            closing[stack.pop()] = position
+    return [text[start:closing[start - 1]].strip() for start in starts if start - 1 in closing]
+
+
+# "the answer is X", "Answer: X", "final answer = X": X runs to the end of its sentence or line.
+_STATED_ANSWER = re.compile(
+    r"\banswers?\b[^.\n\d=:]{0,24}?(?:\bis\b|:|=)[ \t]*(?P<answer>[^\n]{1,300}?)(?=\.(?:\s|$)|\n|$)", re.IGNORECASE)
+_FILLER = re.compile(r"^(?:(?:therefore|thus|then|hence|simply|exactly|just|so|indeed)\b[ ,]*)+", re.IGNORECASE)
+_DELIMITERS = re.compile(r"^(?:\$+|\\\(|\\\[)|(?:\$+|\\\)|\\\])$")
+
+
+def stated_answers(text: str) -> list[tuple[int, str]]:
+    """(position, text) of every final answer stated in words ("the answer is 5", "Answer: $x=2$"), in order.
+
+    Prose after "is" ("the answer is not 5", "the answer is that ...") is not an answer; boxed answers
+    are read by :func:`boxed_answers` instead.
+    """
+    found = []
+    for match in _STATED_ANSWER.finditer(text):
+        answer = _FILLER.sub("", match.group("answer").strip())
+        for _ in range(2):
+            answer = _DELIMITERS.sub("", answer.strip().rstrip(",;:")).strip()
+        word = re.match(r"[A-Za-z]{2,}", answer)
+        if not answer or "\\boxed" in answer or (word and word.group().lower() not in _MATH_WORDS):
+            continue
+        found.append((match.start(), answer))
+    return found
 
 
 def final_answers(text: str, answer_format: str = "boxed") -> list[str]:

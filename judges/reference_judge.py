@@ -1,35 +1,80 @@
 """The ``reference`` judge: offline, deterministic step-level rewards against the hidden reference.
 
 It implements ExpRL's process judge with rules instead of a model. Each problem's rubric (checkpoints
-the reference establishes, :mod:`judges.rubric`) is built once. A response is split into steps; step k
-*establishes* an intermediate checkpoint when it states that value as a result (numeric equality, not
-string matching), and the answer checkpoint when its boxed final answer is equivalent to the
-reference's (math-verify in the sandboxed pool, via the ``answer`` judge); a response that boxes nothing
-may still establish the answer value as a stated result, for partial credit. s_k is the weight of the
-checkpoints established by steps 1..k (the answer weighs half when there are intermediate checkpoints).
+the reference establishes, :mod:`judges.rubric`) is built once. A response is split into steps, its
+notation normalized once (:mod:`judges.notation`) and read once (:mod:`judges.claims`); step k
+*establishes* an intermediate checkpoint when it states or derives that value (numeric equality, not
+string matching). s_k is the weight of the checkpoints established by steps 1..k (the answer weighs
+half when there are intermediate checkpoints); the outcome score is the final s_K.
 
-Contradiction rule: the first step with false arithmetic (``6 * 2 = 13``) or a wrong or hedged boxed
-answer is ``first_error_step``, and no step from it on earns credit. A response that sprays many
-distinct values (more than ``max(12, 4 x checkpoints)``) earns nothing: listing candidates is not
-reasoning. The outcome score is the final s_K.
+The final answer is what the response commits to: its boxed answer (checked by math-verify in the
+sandboxed pool, via the ``answer`` judge); with nothing boxed, its explicit answer ("the answer is 5");
+with neither, the one value it computes and never uses again. A response that commits to several
+different final values (several boxes, several "the answer is", or several unused results) has not
+answered: the answer checkpoint is not paid.
+
+Contradiction rule: the first step with false arithmetic (``6 * 2 = 13`` in any notation), a wrong
+boxed or stated answer, or a second different one (a hedge) is ``first_error_step``, and no step
+from it on earns credit. A response that sprays values earns nothing: listing candidates is not
+reasoning. A spray is more than 4 distinct results that nothing uses afterwards and that are not
+checkpoints (an honest solution uses what it computes; its final answer, its checkpoints and a few side
+values stay unused), or more than ``max(48, 8 x checkpoints)`` distinct values in all.
+
+Other routes: a response whose final answer is right but which skips checkpoints of the reference is
+paid in full when its own checked arithmetic computes the answer from the question's numbers (each
+equation true, each operand given, a common constant, or computed earlier); when it does not (a bare
+answer, or reasoning this judge cannot read), the judge cannot tell a valid route from a lucky guess
+and says so: the verdict is unscorable (``Cause.ROUTE_NOT_CHECKABLE``, still carrying ``answer_correct``),
+not a partial score. A ``sparse`` item gets the answer check alone, as from the ``answer`` judge.
+
+Problems whose final answer this judge cannot check pay only when the reference establishes at least
+``MIN_CHECKPOINTS_WITHOUT_ANSWER`` checkable intermediate values; below that one lucky small value
+would be worth the whole problem, so they are unscorable.
+
+Time: the text analysis is linear in the response's length and each item has a wall-clock budget
+(``item_time_limit``); an item that exceeds it is unscorable (``Cause.JUDGE_TIMEOUT``).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import bisect
+from collections.abc import Sequence
+
+import attrs
 
 from judges.answer_judge import AnswerJudge
-from judges.answers import boxed_answers
-from judges.claims import false_equations, stated_results, to_number
+from judges.answers import boxed_answers, final_answers, stated_answers
+from judges.claims import StepClaims, analyse, same, value_of
+from judges.deadline import Deadline, DeadlineExceeded
+from judges.math_check import ANSWER_UNPARSABLE, CRASHED, DIFFERENT, EQUAL, GOLD_UNPARSABLE, TIMEOUT, TOO_LONG
 from judges.rubric import Rubric, cached_rubric
 from judges.steps import split_steps
 from judges.verdict import Cause, JudgeItem, Status, Verdict
 
-VERSION = "reference-1"
+VERSION = "reference-2"
+MIN_CHECKPOINTS_WITHOUT_ANSWER = 3
+MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more is a spray (honest: at most 4)
+MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
+MAX_STATED_ANSWERS = 2  # distinct answers in words math-verify checks per response; more count as different
+_WRONG_STATUSES = {DIFFERENT, TIMEOUT, TOO_LONG}  # a stated answer that is not the reference's (or stalls the check)
+# Checker statuses that say something about the stated answer; any other is the checker's own failure.
+_ANSWER_STATUSES = _WRONG_STATUSES | {EQUAL, ANSWER_UNPARSABLE, GOLD_UNPARSABLE}
+ROUTE_CONSTANTS = frozenset({0.5, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 12.0, 24.0, 30.0, 52.0, 60.0, 100.0, 365.0, 1000.0})
+"""Numbers a route may use without the question giving them (halves, units of time, percent)."""
 
 
-def _same(a: float, b: float) -> bool:
-    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+@attrs.frozen
+class Final:
+    """What the response commits to as its final answer."""
+
+    step: int | None
+    """The step that commits to it (where its credit lands), None when there is no single final answer."""
+    correct: bool | None
+    """Whether it equals the reference's answer; None when unknown or absent."""
+    error: int | None
+    """The step that commits to a wrong or a second, different final answer (the contradiction rule)."""
+    cause: Cause
+    """JUDGED, or the response-side reason the answer is not paid."""
 
 
 def _weights(rubric: Rubric, answer_checkable: bool) -> tuple[float, float]:
@@ -41,6 +86,21 @@ def _weights(rubric: Rubric, answer_checkable: bool) -> tuple[float, float]:
     return ((1.0 - answer) / count if count else 0.0), answer
 
 
+def _key(value: float) -> float:
+    """A value rounded to 9 significant digits, sign dropped (how a route's numbers are matched)."""
+    return float(f"{abs(value):.9g}")
+
+
+def _signed_key(value: float) -> float:
+    """A value rounded to 9 significant digits (how results and their later uses are matched)."""
+    return float(f"{value:.9g}")
+
+
+def _step_at(starts: Sequence[int], position: int) -> int:
+    """The step (given the steps' start positions) that holds ``position``, or the last one starting before it."""
+    return max(0, bisect.bisect_right(starts, position) - 1)
+
+
 class ReferenceJudge:
     """Rule-based outcome and process judge (see module docstring)."""
 
@@ -48,63 +108,233 @@ class ReferenceJudge:
     kinds = ("sparse", "outcome", "process")
     version = VERSION
 
-    def __init__(self, split: str = "auto", time_limit: float = 3.0, workers: int = 2, answer_format: str = "boxed"):
+    def __init__(
+        self,
+        split: str = "auto",
+        time_limit: float = 3.0,
+        workers: int = 2,
+        answer_format: str = "boxed",
+        item_time_limit: float = 2.0,
+    ):
         split_steps("", split)  # validates the method name now
+        Deadline(item_time_limit)  # validates the budget now
         self.split = split
+        self.item_time_limit = item_time_limit
         self.answers = AnswerJudge(time_limit=time_limit, workers=workers, answer_format=answer_format)
-        self.stats = {"items": 0, "unscorable": 0}
+        self.stats = {"items": 0, "unscorable": 0, "timeouts": 0}
 
     def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         answer_verdicts = self.answers.score_batch(items)  # one pooled math-verify batch for all answers
-        verdicts = [self._score(item, answer) for item, answer in zip(items, answer_verdicts)]
+        stated = self._check_stated_answers(items)
+        verdicts = [self._bounded(item, answer, said) for item, answer, said in zip(items, answer_verdicts, stated)]
         self.stats["items"] += len(verdicts)
         self.stats["unscorable"] += sum(not v.ok for v in verdicts)
+        self.stats["timeouts"] += sum(v.cause is Cause.JUDGE_TIMEOUT for v in verdicts)
         return verdicts
 
-    def _score(self, item: JudgeItem, answer: Verdict) -> Verdict:
+    def _check_stated_answers(self, items: Sequence[JudgeItem]) -> list[list[tuple[int, str, str]]]:
+        """(position, answer, status) of each final answer stated in words, for responses that box nothing.
+
+        A number is compared with a numeric reference answer directly; anything else is checked with
+        math-verify in the pool (one batch for all items, at most ``MAX_STATED_ANSWERS`` distinct answers per
+        response, so a response cannot make the judge run many slow checks); answers beyond count as
+        different ones.
+        """
+        plans, pairs = [], []
+        for item in items:
+            said = [] if boxed_answers(item.response) else stated_answers(item.response)
+            gold = item.problem.reference.unseal().answer if said else ""
+            gold_number = value_of(gold) if said else None
+            statuses: dict[str, str | int] = {}
+            for text in dict.fromkeys(text for _, text in said):
+                number = value_of(text) if gold_number is not None else None
+                if number is not None:
+                    statuses[text] = EQUAL if same(number, gold_number) else DIFFERENT
+                elif sum(isinstance(v, int) for v in statuses.values()) < MAX_STATED_ANSWERS:
+                    statuses[text] = len(pairs)
+                    pairs.append((gold, text))
+                else:
+                    statuses[text] = DIFFERENT
+            plans.append((said, statuses))
+        try:
+            results = [r.status for r in self.answers.pool.check_many(pairs)] if pairs else []
+        except Exception:  # noqa: BLE001 - a bug in the pool makes these items unscorable, never a crash
+            results = [CRASHED] * len(pairs)
+        return [[(position, text, results[statuses[text]] if isinstance(statuses[text], int) else statuses[text])
+                 for position, text in said] for said, statuses in plans]
+
+    def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]]) -> Verdict:
+        """One item's verdict within its time budget; a fault of this judge is that item's unscorable verdict."""
+        try:
+            return self._score(item, answer, stated, Deadline(self.item_time_limit))
+        except DeadlineExceeded as error:
+            return Verdict.unscorable(f"text analysis {error}", Cause.JUDGE_TIMEOUT)
+        except (ArithmeticError, IndexError, KeyError, RecursionError, ValueError) as error:
+            return Verdict.unscorable(f"text analysis failed ({type(error).__name__})", Cause.CHECKER_FAILED)
+
+    def _score(
+        self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]], deadline: Deadline
+    ) -> Verdict:
+        if item.kind == "sparse":  # the sparse reward is the answer check alone
+            return answer
         rubric = cached_rubric(item.problem)
         if not answer.ok and answer.cause is not Cause.REFERENCE_NOT_CHECKABLE:  # the checker failed: judge nothing
             return Verdict.unscorable(f"answer check failed: {answer.reason}", answer.cause)
         answer_checkable = rubric.answer is not None and answer.ok
-        if not rubric.intermediate and not answer_checkable:
-            return Verdict.unscorable("the reference has no checkpoint this judge can check", Cause.REFERENCE_NOT_CHECKABLE)
+        if not answer_checkable and len(rubric.intermediate) < MIN_CHECKPOINTS_WITHOUT_ANSWER:
+            return Verdict.unscorable(
+                f"the final answer cannot be checked and the reference has {len(rubric.intermediate)} checkable "
+                f"intermediate values (fewer than {MIN_CHECKPOINTS_WITHOUT_ANSWER})", Cause.REFERENCE_NOT_CHECKABLE)
         response = item.response
         spans = list(item.step_spans or split_steps(response, self.split) or [(0, len(response))])
-        steps = [response[a:b] for a, b in spans]
-        claims = [stated_results(step) for step in steps]
-        distinct = {round(v, 6) for values in claims for v in values}
-        spray_limit = max(12, 4 * len(rubric.checkpoints))
-        if len(distinct) > spray_limit:
+        claims = analyse(response, spans, deadline).steps
+        spray = _spray(claims, rubric)
+        if spray:
             zeros = tuple(0.0 for _ in spans)
             return Verdict(Status.OK, outcome=0.0, step_scores=zeros, step_spans=tuple(spans), first_error_step=0,
-                           answer_correct=answer.answer_correct, cause=Cause.SPRAY,
-                           reason=f"{len(distinct)} distinct stated values (limit {spray_limit})")
-        first_error = self._first_error(steps, answer)
+                           answer_correct=answer.answer_correct, cause=Cause.SPRAY, reason=spray)
+        if any(status not in _ANSWER_STATUSES for _, _, status in stated):
+            return Verdict.unscorable("the answer checker failed on an answer stated in words", Cause.CHECKER_FAILED)
+        final = self._final(response, spans, claims, answer, rubric, answer_checkable, stated)
+        false_steps = [k for k, step in enumerate(claims) if step.false]
+        errors = [k for k in (false_steps[:1] + [final.error]) if k is not None]
+        first_error = min(errors) if errors else None
         per_step, per_answer = _weights(rubric, answer_checkable)
-        boxed_anywhere = bool(boxed_answers(response))
-        answer_value = to_number(rubric.answer.value) if rubric.answer else None
         established, scores, total = set(), [], 0.0
-        for k, (step, values) in enumerate(zip(steps, claims)):
+        for k, step in enumerate(claims):
             if first_error is None or k < first_error:
+                values = step.values
                 for index, checkpoint in enumerate(rubric.intermediate):
-                    if index not in established and any(_same(to_number(checkpoint.value), v) for v in values):
+                    if index not in established and checkpoint.number is not None and any(
+                        same(checkpoint.number, v) for v in values
+                    ):
                         established.add(index)
                         total += per_step
-                if answer_checkable and "answer" not in established and (
-                    (answer.answer_correct and boxed_answers(step))
-                    or (not boxed_anywhere and answer_value is not None and any(_same(answer_value, v) for v in values))
-                ):
+                if answer_checkable and final.correct and final.step == k:
                     established.add("answer")
                     total += per_answer
             scores.append(min(1.0, round(total, 9)))
-        reason = f"{len(established)}/{len(rubric.checkpoints)} checkpoints; first error step {first_error}"
+        route = ""
+        if "answer" in established and len(established) < len(rubric.checkpoints) and first_error is None:
+            known = [c.number for i, c in enumerate(rubric.intermediate) if i in established]
+            if not self._route_checks(claims[: final.step + 1], rubric, known):
+                return Verdict(Status.UNSCORABLE, answer_correct=answer.answer_correct, cause=Cause.ROUTE_NOT_CHECKABLE,
+                               reason=f"the final answer is right but the response establishes {len(established) - 1} "
+                                      f"of {len(rubric.intermediate)} reference checkpoints by a route this judge "
+                                      "cannot check")
+            scores[final.step:] = [1.0] * (len(scores) - final.step)
+            route = "; the answer is computed by another checked route"
+        reason = (f"{len(established)}/{len(rubric.checkpoints)} checkpoints; first error step {first_error}; "
+                  f"final answer: {final.cause.value}{route}")
         return Verdict(Status.OK, outcome=scores[-1], step_scores=tuple(scores), step_spans=tuple(spans),
-                       first_error_step=first_error, answer_correct=answer.answer_correct, reason=reason)
+                       first_error_step=first_error, answer_correct=answer.answer_correct, cause=final.cause,
+                       reason=reason)
 
     @staticmethod
-    def _first_error(steps: list[str], answer: Verdict) -> int | None:
-        """The first step with false arithmetic, or with a boxed answer when the final answer is wrong."""
-        for k, step in enumerate(steps):
-            if false_equations(step) or (answer.answer_correct is False and boxed_answers(step)):
-                return k
-        return None
+    def _final(response: str, spans: list, claims: Sequence[StepClaims], answer: Verdict, rubric: Rubric,
+               answer_checkable: bool, stated: list[tuple[int, str, str]]) -> Final:
+        """The final answer the response commits to (see module docstring)."""
+        starts = [start for start, _ in spans]
+        if boxed_answers(response):
+            step = _step_at(starts, response.find("\\boxed") if "\\boxed" in response else response.find("\\fbox"))
+            if not answer.ok:  # the reference's answer cannot be checked; several boxes are still a hedge
+                hedged = len(final_answers(response)) > 1
+                return Final(None, None, step if hedged else None, Cause.SEVERAL_ANSWERS if hedged else Cause.JUDGED)
+            wrong = answer.answer_correct is False
+            return Final(step, answer.answer_correct, step if wrong else None, answer.cause)
+        if not answer_checkable:  # nothing to compare with, but several different answers are still a hedge
+            said = [(k, claim.value) for k, step in enumerate(claims) for claim in step.answers]
+            second = next((k for k, value in said if not same(value, said[0][1])), None)
+            if second is not None:
+                return Final(None, None, second, Cause.SEVERAL_ANSWERS)
+            return Final(None, None, None, Cause.JUDGED)
+        right = [_step_at(starts, position) for position, _, status in stated if status == EQUAL]
+        wrong = [_step_at(starts, position) for position, _, status in stated if status in _WRONG_STATUSES]
+        if wrong:
+            several = right or len({text for _, text, status in stated if status in _WRONG_STATUSES}) > 1
+            return Final(None, False, wrong[0], Cause.SEVERAL_ANSWERS if several else Cause.WRONG_ANSWER)
+        if right:
+            return Final(right[0], True, None, Cause.JUDGED)
+        gold = rubric.answer.number
+        terminals = _final_candidates(claims, rubric)
+        if len({_signed_key(v) for _, v in terminals}) > 1:
+            return Final(None, False, None, Cause.SEVERAL_ANSWERS)
+        if not terminals or gold is None:
+            return Final(None, None, None, Cause.NO_ANSWER)
+        step, value = terminals[0]
+        correct = same(value, gold)
+        return Final(step, correct, None, Cause.JUDGED if correct else Cause.NO_ANSWER)
+
+    @staticmethod
+    def _route_checks(claims: Sequence[StepClaims], rubric: Rubric, established: Sequence[float]) -> bool:
+        """Whether the response's true equations compute the answer from the question's numbers (and the
+        reference checkpoints it established)."""
+        if rubric.answer is None or rubric.answer.number is None:
+            return False
+        start = {_key(g) for g in (*rubric.givens, *established)}
+        grounded: set[float] = set()
+        for step in claims:
+            for derivation in step.derivations:
+                inputs = [_key(v) for v in derivation.inputs]
+                usable = start | grounded
+                if inputs and all(v in usable or v in ROUTE_CONSTANTS for v in inputs) and any(
+                    v in usable for v in inputs
+                ):
+                    grounded.update(_key(v) for v in derivation.outputs)
+        return _key(rubric.answer.number) in grounded
+
+
+def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:
+    """(step, value) of what an unboxed response without a stated answer may have meant as its final answer:
+    its last stated result (unless it only repeats a value the question states), and every computed result
+    (``84 - 80 = 4``) that nothing uses afterwards, in order. Two different ones are two final answers
+    (computing both evaluation orders, say)."""
+    last_use = _last_uses(claims)
+    found: dict[float, tuple[int, int, float]] = {}
+    repeated = {_signed_key(v) for v in rubric.stated}
+    last = max(((claim.position, k, claim.value) for k, step in enumerate(claims) for claim in step.results
+                if claim.source == "computed" or _signed_key(claim.value) not in repeated), default=None)
+    for k, step in enumerate(claims):
+        for claim in step.results:
+            key = _signed_key(claim.value)
+            if claim.source == "computed" and claim.position > last_use.get(key, -1):
+                found.setdefault(key, (claim.position, k, claim.value))
+    if last is not None and last[0] > last_use.get(_signed_key(last[2]), -1):
+        found.setdefault(_signed_key(last[2]), last)
+    return [(k, value) for _, k, value in sorted(found.values())]
+
+
+def _last_uses(claims: Sequence[StepClaims]) -> dict[float, int]:
+    """Where each value (by :func:`_signed_key`) is last used as an operand."""
+    last_use: dict[float, int] = {}
+    for step in claims:
+        for value, position in step.operands:
+            last_use[_signed_key(value)] = max(last_use.get(_signed_key(value), -1), position)
+    return last_use
+
+
+def _spray(claims: Sequence[StepClaims], rubric: Rubric) -> str:
+    """Why the response is a spray of values rather than reasoning, or "" when it is not."""
+    expected = {_signed_key(c.number) for c in rubric.checkpoints if c.number is not None}
+    unused = len({_signed_key(v) for _, v in _unused_results(claims, rubric)} - expected)
+    if unused > MAX_UNUSED_VALUES:
+        return f"{unused} distinct unused values that no checkpoint asks for (limit {MAX_UNUSED_VALUES})"
+    distinct = len({round(v, 6) for step in claims for v in step.values})
+    limit = max(MAX_VALUES, 8 * len(rubric.checkpoints))
+    return f"{distinct} distinct stated values (limit {limit})" if distinct > limit else ""
+
+
+def _unused_results(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:
+    """(step, value) of each stated result that no later arithmetic uses, in order: what a spray leaves.
+    Results of equations with unknowns (``2x = 202``) do not count, nor a number the question gives
+    unless it is computed (``5 * 1 = 5``) rather than restated ("there are 5 apples")."""
+    givens = {_key(g) for g in rubric.givens}
+    last_use = _last_uses(claims)
+    found: dict[float, tuple[int, int, float]] = {}
+    for k, step in enumerate(claims):
+        for claim in step.results:
+            key = _signed_key(claim.value)
+            candidate = claim.source == "computed" or (claim.source == "named" and _key(claim.value) not in givens)
+            if candidate and claim.position > last_use.get(key, -1):
+                found.setdefault(key, (claim.position, k, claim.value))
+    return [(k, value) for _, k, value in sorted(found.values())]

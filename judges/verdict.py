@@ -52,6 +52,9 @@ class Cause(str, enum.Enum):
     """The reference gives this judge nothing it can check (a prose answer, no checkpoint)."""
     CHECKER_FAILED = "checker_failed"
     """The judge's own machinery failed on this item (a checker process died or stalled, an internal error)."""
+    ROUTE_NOT_CHECKABLE = "route_not_checkable"
+    """The final answer is right but the response skips the reference's checkpoints by a route this judge
+    cannot check (a bare answer, or reasoning it cannot read): it cannot tell a valid route from a guess."""
     JUDGE_TIMEOUT = "judge_timeout"
     """The judge ran past its deadline for this item."""
     BACKEND_FAILED = "backend_failed"

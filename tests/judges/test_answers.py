@@ -1,4 +1,6 @@
-from judges.answers import boxed_answers, final_answers, is_prose
+import pytest
+
+from judges.answers import boxed_answers, final_answers, is_prose, stated_answers
 
 
 def test_boxed_answers_balance_braces_and_skip_unclosed():
@@ -21,3 +23,22 @@ def test_last_number_fallback_is_opt_in():
 def test_prose_answers_are_recognised():
     assert is_prose("No such values") and is_prose("999 (i.e., all except for one value)")
     assert not is_prose(r"\frac{\sqrt{3}}{2}") and not is_prose("2^(m+1)") and not is_prose(r"\infty")
+
+
+def test_many_unclosed_boxes_are_ignored():
+    assert boxed_answers("\\boxed{" * 20000) == []
+    assert boxed_answers("\\boxed{" * 3 + "1}") == ["1"]
+
+
+@pytest.mark.parametrize("text, found", [
+    ("The answer is 28081. Or the answer is 28080.", ["28081", "28080"]),
+    ("So the final answer is $\\frac{1}{2}$.", ["\\frac{1}{2}"]),
+    ("Answer: x=2, y=1", ["x=2, y=1"]),
+    ("The answer, therefore, is 3.5.", ["3.5"]),
+    ("The answer is C(10, 5).\nMore", ["C(10, 5)"]),
+    ("the answer is not 5", []), ("the answer is that it works", []),
+    ("To answer this we note 3 + 4 = 7", []),
+    ("The answer is \\boxed{5}", []),  # boxed answers are read as boxes
+])
+def test_answers_stated_in_words(text, found):
+    assert [answer for _, answer in stated_answers(text)] == found
