@@ -50,6 +50,7 @@ from agents.privileged import references_for_agent
 from agents.protocol import OPTIMIZER_KEY
 from agents.registry import make_agent
 from judges.reporting import moving_average
+from judges.verdict import Cause
 
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
 CHECKPOINT_FILES = ("model.safetensors", "state.pt", "trainer.json")
@@ -247,6 +248,7 @@ class Trainer:
         samples = self.generator.sample([self.policy.prompt_ids(o) for o in observations], self.sampling)
         sampled = time.perf_counter()
         _, rewards, _, _, infos = self.envs.step([s.text for s in samples])
+        judge_counts = self._judge_counter_deltas()
         judged = time.perf_counter()
         batch = batch_from_step(samples, observations, rewards, infos, self.config.group_size, self.config.reward,
                                 self.config.temperature)
@@ -255,9 +257,18 @@ class Trainer:
             self.generator.load_weights(self.policy.model)  # the next samples come from the updated policy
         self.step += 1
         done = time.perf_counter()
-        return {"step": self.step, **self._rollout_metrics(batch, infos), **agent_metrics,
+        return {"step": self.step, **self._rollout_metrics(batch, infos), **judge_counts, **agent_metrics,
                 "seconds_sample": sampled - started, "seconds_judge": judged - sampled,
                 "seconds_update": done - judged, "seconds_step": done - started}
+
+    def _judge_counter_deltas(self) -> dict[str, float]:
+        """What the judge counted during this step (``judge_`` + its counter), for judges with ``counters()``:
+        e.g. the math-verify workers replaced, checks timed out, server retries. Counts since the last step, so a
+        resumed run logs the same kind of number."""
+        counters = getattr(self.envs.unwrapped.judge, "counters", None)
+        now = {k: v for k, v in counters().items() if isinstance(v, (int, float))} if callable(counters) else {}
+        before, self._judge_counts = getattr(self, "_judge_counts", {}), now
+        return {f"judge_{k}": v - before.get(k, 0) for k, v in now.items() if "latency" not in k}
 
     @staticmethod
     def _rollout_metrics(batch: Batch, infos: dict) -> dict[str, float]:
@@ -265,7 +276,11 @@ class Trainer:
         scored = np.isfinite(rewards)
         correct = [bool(c) for c, present in zip(infos.get("answer_correct", []), infos.get("_answer_correct", []))
                    if present and c is not None]  # None: the answer could not be checked, so it is not counted
+        causes = [c for c, present in zip(infos.get("verdict_cause", []), infos.get("_verdict_cause", [])) if present]
+        unscorable_by_cause = {f"unscorable_{cause}": causes.count(cause) for cause in sorted(set(causes))
+                               if not Cause(cause).scorable}
         return {
+            **unscorable_by_cause,
             "reward_mean": float(rewards[scored].mean()) if scored.any() else math.nan,
             "reward_std": float(rewards[scored].std()) if scored.any() else math.nan,
             "unscorable": int((~scored).sum()),

@@ -132,6 +132,11 @@ class ReferenceJudge:
         self.stats["timeouts"] += sum(v.cause is Cause.JUDGE_TIMEOUT for v in verdicts)
         return verdicts
 
+    def counters(self) -> dict[str, float]:
+        """Judge counts and its math-verify pool's (checks, timeouts, worker replacements by reason), flat."""
+        pool = {key: value for key, value in self.answers.counters().items() if key.startswith("math_")}
+        return {**self.stats, **pool}
+
     def _check_stated_answers(self, items: Sequence[JudgeItem]) -> list[list[tuple[int, str, str]]]:
         """(position, answer, status) of each final answer stated in words, for responses that box nothing.
 

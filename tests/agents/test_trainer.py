@@ -175,3 +175,34 @@ def test_a_fresh_run_forgets_the_earlier_one(tmp_path):
     records = Trainer(config(tmp_path, steps=1, save_every=1)).train(resume=False)
     assert [r["step"] for r in records] == [1]
     assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["step-000001"]
+
+
+class CountingJudge:
+    """Every other item unscorable (its server 'failed'); counts its calls like a real judge's counters()."""
+
+    name = "counting"
+    kinds = ("outcome", "process")
+
+    def __init__(self):
+        self.items = 0
+
+    def score_batch(self, items):
+        from judges import Cause, Status, Verdict
+
+        self.items += len(items)
+        return [Verdict.unscorable("server down", Cause.BACKEND_FAILED) if k % 2 else
+                Verdict(Status.OK, outcome=0.5, step_scores=(0.5,), step_spans=((0, len(item.response)),))
+                for k, item in enumerate(items)]
+
+    def counters(self):
+        return {"items": self.items, "latency_p50_s": 0.25}
+
+
+def test_each_step_logs_unscorable_rollouts_by_cause_and_what_the_judge_counted_in_it(tmp_path):
+    from judges import register_judge
+
+    register_judge("counting-test", CountingJudge)
+    records = Trainer(config(tmp_path, steps=2, judge="counting-test")).train()
+    for record in records:
+        assert record["unscorable"] == 2 and record["unscorable_backend_failed"] == 2
+        assert record["judge_items"] == 4 and "judge_latency_p50_s" not in record  # per step, not cumulative
