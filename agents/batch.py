@@ -7,7 +7,7 @@ through :mod:`agents.privileged`, which the trainer calls only for agents that d
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import attrs
 import numpy as np
@@ -47,8 +47,15 @@ def _column(infos: dict, key: str, n: int) -> list:
     return [values[i] if present is None or present[i] else None for i in range(n)]
 
 
-def batch_from_step(samples: Sequence[Sample], prompts: Sequence[str], rewards: np.ndarray, infos: dict,
-                    group_size: int, reward_kind: str, temperature: float) -> Batch:
+def batch_from_step(
+    samples: Sequence[Sample],
+    prompts: Sequence[str],
+    rewards: np.ndarray,
+    infos: dict,
+    group_size: int,
+    reward_kind: str,
+    temperature: float,
+) -> Batch:
     """The batch for one vector-env step whose envs were reset group by group (``group_size`` each)."""
     n = len(samples)
     scores = [tuple(s) if s is not None else None for s in _column(infos, "step_scores", n)]

@@ -45,11 +45,17 @@ def judge_check(args: argparse.Namespace) -> int:
 
     from judges.reporting import json_number, summarize
 
-    envs = gym.make_vec(args.env, num_envs=args.batch, split=args.split, judge=args.judge, reward=args.reward,
-                        **args.env_options)
+    envs = gym.make_vec(
+        args.env, num_envs=args.batch, split=args.split, judge=args.judge, reward=args.reward, **args.env_options
+    )
     problems = envs.unwrapped.problems[: args.limit or None]
-    report = {"env": args.env, "split": args.split, "judge": args.judge, "reward": args.reward,
-              "problems": len(problems)}
+    report = {
+        "env": args.env,
+        "split": args.split,
+        "judge": args.judge,
+        "reward": args.reward,
+        "problems": len(problems),
+    }
     for label, wrong in (("reference", False), ("wrong_answer", True)):
         rewards, started = [], time.perf_counter()
         responses = _responses(problems, wrong)
@@ -131,13 +137,17 @@ def _summary(records: list[dict], folder: str) -> dict:
 
     fifth = max(1, len(records) // 5)
     mean = lambda rows, key: json_number(mean_of(r.get(key) for r in rows), 4)  # noqa: E731  (NaN steps: missing)
-    return {"output_dir": folder, "steps": records[-1]["step"],
-            "reward_first_fifth": mean(records[:fifth], "reward_mean"),
-            "reward_last_fifth": mean(records[-fifth:], "reward_mean"),
-            "accuracy_first_fifth": mean(records[:fifth], "answer_accuracy"),
-            "accuracy_last_fifth": mean(records[-fifth:], "answer_accuracy"),
-            "seconds_per_step": mean(records, "seconds_step"),
-            "metrics": f"{folder}/metrics.jsonl", "plot": f"{folder}/plot.png"}
+    return {
+        "output_dir": folder,
+        "steps": records[-1]["step"],
+        "reward_first_fifth": mean(records[:fifth], "reward_mean"),
+        "reward_last_fifth": mean(records[-fifth:], "reward_mean"),
+        "accuracy_first_fifth": mean(records[:fifth], "answer_accuracy"),
+        "accuracy_last_fifth": mean(records[-fifth:], "answer_accuracy"),
+        "seconds_per_step": mean(records, "seconds_step"),
+        "metrics": f"{folder}/metrics.jsonl",
+        "plot": f"{folder}/plot.png",
+    }
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -150,8 +160,16 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
         load_model(policy.model, f"{args.checkpoint}/model.safetensors")
     sampling = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
-    report = evaluate(policy, args.env, args.env_options, args.split, args.samples, limit=args.limit,
-                      sampling=sampling, seed=args.seed)
+    report = evaluate(
+        policy,
+        args.env,
+        args.env_options,
+        args.split,
+        args.samples,
+        limit=args.limit,
+        sampling=sampling,
+        seed=args.seed,
+    )
     print(json.dumps(report, indent=2))
     return 0
 
@@ -182,21 +200,28 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="exprl", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    training = commands.add_parser("train", help="train a policy with an agent against an ExpRL environment",
-                                   description=f"Agents: {', '.join(agent_names())}. Flags below: the run, "
-                                               f"then the {agent} agent's settings (pick --agent to see others').")
+    training = commands.add_parser(
+        "train",
+        help="train a policy with an agent against an ExpRL environment",
+        description=f"Agents: {', '.join(agent_names())}. Flags below: the run, "
+        f"then the {agent} agent's settings (pick --agent to see others').",
+    )
     add_config_flags(training, TrainConfig, "run")
     add_config_flags(training, agent_classes(agent)[1], f"{agent} agent")
-    training.add_argument("--fresh", action="store_true",
-                          help="start over: delete the checkpoints, metrics and plots already in --output-dir")
+    training.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: delete the checkpoints, metrics and plots already in --output-dir",
+    )
     training.set_defaults(run=train)
 
     evaluation = commands.add_parser("eval", help="pass@1 and pass@k with the sparse answer check")
     evaluation.add_argument("--model", default="smollm2-135m-instruct", help="base model (folder, id or alias)")
     evaluation.add_argument("--checkpoint", default="", help="a trainer checkpoint folder to load weights from")
     evaluation.add_argument("--env", default="ExpRL-Arith-v0")
-    evaluation.add_argument("--env-options", type=json_flag, default={"n_ops": 1, "max_operand": 9},
-                            help="extra env kwargs as JSON")
+    evaluation.add_argument(
+        "--env-options", type=json_flag, default={"n_ops": 1, "max_operand": 9}, help="extra env kwargs as JSON"
+    )
     evaluation.add_argument("--split", default="test", choices=["train", "test", "all"])
     evaluation.add_argument("--samples", type=int, default=8, help="responses per problem (pass@k for k <= this)")
     evaluation.add_argument("--limit", type=int, default=0, help="first N problems only (0: all)")
@@ -207,10 +232,13 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
 
     from agents.compare import CompareConfig
 
-    comparison = commands.add_parser("compare", help="ExpRL against its baselines under one budget, then sparse GRPO",
-                                     description="Train every arm from the same start with the same data, seeds and "
-                                                 "budget, continue each with sparse GRPO, evaluate pass@k on the test "
-                                                 "split; rerunning resumes. See agents/compare/.")
+    comparison = commands.add_parser(
+        "compare",
+        help="ExpRL against its baselines under one budget, then sparse GRPO",
+        description="Train every arm from the same start with the same data, seeds and "
+        "budget, continue each with sparse GRPO, evaluate pass@k on the test "
+        "split; rerunning resumes. See agents/compare/.",
+    )
     add_config_flags(comparison, CompareConfig, "compare")
     comparison.set_defaults(run=compare)
 
@@ -221,16 +249,20 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     check.add_argument("--reward", default="process", choices=["sparse", "outcome", "process"])
     check.add_argument("--batch", type=int, default=16, help="vector env size (one judge call per batch)")
     check.add_argument("--limit", type=int, default=0, help="check only the first N problems (0: all)")
-    check.add_argument("--env-options", type=json_flag, default={},
-                       help='extra env kwargs as JSON, e.g. \'{"size": 100}\'')
+    check.add_argument(
+        "--env-options", type=json_flag, default={}, help="extra env kwargs as JSON, e.g. '{\"size\": 100}'"
+    )
     check.set_defaults(run=judge_check)
 
     from judges.bench import BenchConfig
 
-    bench = commands.add_parser("judge-bench", help="judges against CHAMP's human first-wrong-step annotations",
-                                description="Balanced error rate and first-error localisation of each judge against "
-                                            "CHAMP's 540 human annotations, with the correct, no and a wrong "
-                                            "reference; see judges/bench/ for the definitions.")
+    bench = commands.add_parser(
+        "judge-bench",
+        help="judges against CHAMP's human first-wrong-step annotations",
+        description="Balanced error rate and first-error localisation of each judge against "
+        "CHAMP's 540 human annotations, with the correct, no and a wrong "
+        "reference; see judges/bench/ for the definitions.",
+    )
     add_config_flags(bench, BenchConfig, "bench")
     bench.add_argument("--output", default="", help="write the JSON report to this file instead of stdout")
     bench.add_argument("--markdown", default="", help="also write the report as markdown tables to this file")

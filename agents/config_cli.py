@@ -26,9 +26,13 @@ def field_docs(cls: type) -> dict[str, str]:
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs = {}
     for field, following in zip(body, body[1:]):
-        if (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)
-                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                and isinstance(following.value.value, str)):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
             docs[field.target.id] = " ".join(following.value.value.split())
     return docs
 
@@ -39,7 +43,9 @@ def json_object(value: Any) -> dict[str, Any]:
         try:
             value = json.loads(value) if value.strip() else {}
         except json.JSONDecodeError as error:
-            raise ValueError(f"expected a JSON object, got {value!r:.80} ({error.msg} at column {error.colno})") from None
+            raise ValueError(
+                f"expected a JSON object, got {value!r:.80} ({error.msg} at column {error.colno})"
+            ) from None
     if not isinstance(value, Mapping):
         raise ValueError(f"expected a JSON object (a mapping of option names to values), got {type(value).__name__}")
     return dict(value)
@@ -64,8 +70,9 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, group_title: st
         if isinstance(default, dict):
             group.add_argument(flag, dest=field.name, type=json_flag, default=default, help=help_text)
         elif isinstance(default, bool):
-            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
-                               help=help_text)
+            group.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
         else:
             group.add_argument(flag, dest=field.name, type=type(default), default=default, help=help_text)
 

@@ -118,9 +118,11 @@ def read_jsonl(path: Path, on_torn_tail: Callable[[str], None] | None = None) ->
                 if on_torn_tail is not None:
                     on_torn_tail(f"{path}: dropped its last line {number}, a record cut short ({error})")
                 break
-            raise LogDamaged(f"{path}, line {number} of {len(lines)}: not a JSON record ({error}); only a "
-                             "torn last line is dropped. Repair or delete that line, or start over with "
-                             "--fresh") from None
+            raise LogDamaged(
+                f"{path}, line {number} of {len(lines)}: not a JSON record ({error}); only a "
+                "torn last line is dropped. Repair or delete that line, or start over with "
+                "--fresh"
+            ) from None
     return records
 
 
@@ -131,8 +133,11 @@ def checkpoint_folders(root: Path) -> list[tuple[int, Path]]:
     """(step, folder) of every published checkpoint under ``root``, oldest first."""
     if not root.is_dir():
         return []
-    found = [(int(match.group(1)), path) for path in root.iterdir()
-             if path.is_dir() and (match := _CHECKPOINT_NAME.match(path.name))]
+    found = [
+        (int(match.group(1)), path)
+        for path in root.iterdir()
+        if path.is_dir() and (match := _CHECKPOINT_NAME.match(path.name))
+    ]
     return sorted(found)
 
 

@@ -36,16 +36,28 @@ def pass_at_k_over_problems(rewards: Mapping[str, Sequence[float]], ks: Sequence
     result: dict[str, Any] = {}
     counted: dict[str, int] = {}
     for k in ks:
-        scores = [pass_at_k(len(kept), sum(r == 1.0 for r in kept), k)
-                  for kept in map(present, rewards.values()) if len(kept) >= k]
+        scores = [
+            pass_at_k(len(kept), sum(r == 1.0 for r in kept), k)
+            for kept in map(present, rewards.values())
+            if len(kept) >= k
+        ]
         result[f"pass@{k}"], counted[str(k)] = json_number(mean_of(scores)), len(scores)
     return {**result, "problems_scored": counted}
 
 
 def evaluate(
-    policy: Policy, env_id: str, env_options: Mapping[str, Any] | None = None, split: str = "test", samples: int = 8,
-    ks: Sequence[int] = (1, 2, 4, 8), limit: int = 0, batch: int = 16, sampling: SamplingConfig = SamplingConfig(),
-    judged_reward: str = "process", judge: str = "reference", seed: int = 0,
+    policy: Policy,
+    env_id: str,
+    env_options: Mapping[str, Any] | None = None,
+    split: str = "test",
+    samples: int = 8,
+    ks: Sequence[int] = (1, 2, 4, 8),
+    limit: int = 0,
+    batch: int = 16,
+    sampling: SamplingConfig = SamplingConfig(),
+    judged_reward: str = "process",
+    judge: str = "reference",
+    seed: int = 0,
 ) -> dict:
     """pass@k per k (k <= samples) and the mean judged reward, over the split's problems (first ``limit``)."""
     import torch
@@ -70,6 +82,13 @@ def evaluate(
             sparse[pid].append(float(reward))
     unscorable = sum(is_missing(r) for rewards in sparse.values() for r in rewards)
     result = pass_at_k_over_problems(sparse, [k for k in ks if k <= samples])
-    return {"env": env_id, "split": split, "problems": len(problem_ids), "samples": samples,
-            "unscorable": unscorable, **result, f"judged_{judged_reward}_reward": json_number(mean_of(dense)),
-            "unscorable_judged": sum(map(is_missing, dense))}
+    return {
+        "env": env_id,
+        "split": split,
+        "problems": len(problem_ids),
+        "samples": samples,
+        "unscorable": unscorable,
+        **result,
+        f"judged_{judged_reward}_reward": json_number(mean_of(dense)),
+        "unscorable_judged": sum(map(is_missing, dense)),
+    }

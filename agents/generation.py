@@ -29,8 +29,10 @@ class VLLMGenerator:
         try:
             from vllm import LLM
         except ImportError as error:
-            raise ImportError("the vLLM backend needs `pip install vllm` on a CUDA machine; "
-                              "the default transformers backend needs nothing more") from error
+            raise ImportError(
+                "the vLLM backend needs `pip install vllm` on a CUDA machine; "
+                "the default transformers backend needs nothing more"
+            ) from error
         self.llm = LLM(model=model_path, dtype=dtype, gpu_memory_utilization=gpu_memory_utilization, seed=seed)
 
     def sample(self, prompt_ids: Sequence[Sequence[int]], config: SamplingConfig) -> list[Sample]:
@@ -42,8 +44,9 @@ class VLLMGenerator:
         samples = []
         for prompt, output in zip(prompt_ids, outputs):
             completion = output.outputs[0]
-            samples.append(Sample(tuple(prompt), tuple(completion.token_ids), completion.text,
-                                  completion.finish_reason == "stop"))
+            samples.append(
+                Sample(tuple(prompt), tuple(completion.token_ids), completion.text, completion.finish_reason == "stop")
+            )
         return samples
 
     def load_weights(self, model: torch.nn.Module) -> None:

@@ -86,7 +86,8 @@ class GRPO:
             scores = batch.step_scores[i] or (0.0,)
             steps = self.policy.step_of_token(sample.response_ids, batch.step_spans[i])
             advantages[i, : len(steps)] = ob.process_token_advantages(
-                scores, steps, self.config.process_norm, float(finals[members].mean()))
+                scores, steps, self.config.process_norm, float(finals[members].mean())
+            )
         return advantages
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
@@ -104,8 +105,9 @@ class GRPO:
                 logp, mask = self.policy.token_logprobs(prompts, responses, batch.temperature)
                 share = mask.sum() / max(total_tokens, 1)
                 adv = advantages[chunk][:, : logp.shape[1]]
-                loss, clipped = ob.clipped_policy_loss(logp, logp.detach(), adv, mask,
-                                                       self.config.clip_low, self.config.clip_high)
+                loss, clipped = ob.clipped_policy_loss(
+                    logp, logp.detach(), adv, mask, self.config.clip_low, self.config.clip_high
+                )
                 tracked["clip_fraction"] += float(clipped * share)
                 if self.reference is not None:
                     with torch.no_grad():
@@ -114,10 +116,12 @@ class GRPO:
                     tracked["kl"] += float(kl.detach() * share)
                     loss = loss + self.config.kl_coef * kl
                 return loss * share
+
             return compute
 
-        report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
-                              self.config.max_grad_norm)
+        report = guarded_step(
+            self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
+        )
         valid_adv = advantages[rows] if rows else torch.zeros(1)
         return {**report.metrics(), "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
 

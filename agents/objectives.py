@@ -7,7 +7,7 @@ rollout whose reward is NaN (the judge could not judge) has NaN reward and is ma
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -80,7 +80,9 @@ def process_token_advantages(
     return per_step[index]
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float = 1.0, lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor, values: torch.Tensor, gamma: float = 1.0, lam: float = 0.95
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalized advantage estimation over one rollout's tokens; the value after the last token is 0.
 
     Returns (advantages, returns), each [T].
@@ -96,8 +98,12 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float = 1.0, lam: fl
 
 
 def clipped_policy_loss(
-    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-    clip_low: float = 0.2, clip_high: float = 0.28,
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """PPO/GRPO surrogate with asymmetric clipping, averaged over all valid tokens (token-mean).
 

@@ -7,7 +7,7 @@ parameters and optimizer state stay as they were, and the report says why, so th
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 import torch
@@ -25,8 +25,12 @@ class StepReport:
 
     def metrics(self) -> dict[str, float]:
         """What every agent logs about its optimizer step."""
-        return {"loss": self.loss, "grad_norm": self.grad_norm, "applied": float(self.applied),
-                "skipped_non_finite": float("non-finite" in self.skipped_reason)}
+        return {
+            "loss": self.loss,
+            "grad_norm": self.grad_norm,
+            "applied": float(self.applied),
+            "skipped_non_finite": float("non-finite" in self.skipped_reason),
+        }
 
 
 def adamw(params: list[torch.nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.AdamW:

@@ -132,8 +132,13 @@ class Policy:
             if bool(finished.all()) or len(tokens) == config.max_new_tokens:
                 break
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=self.device)], dim=1)
-            output = self.model(input_ids=chosen[:, None], attention_mask=mask, position_ids=positions[:, None],
-                                use_cache=True, **{self._cache_argument: prefix.cache})
+            output = self.model(
+                input_ids=chosen[:, None],
+                attention_mask=mask,
+                position_ids=positions[:, None],
+                use_cache=True,
+                **{self._cache_argument: prefix.cache},
+            )
             positions += 1
             logits = output.logits[:, -1]
         generated = torch.stack(tokens, dim=1).tolist() if tokens else [[] for _ in range(rows)]
@@ -161,8 +166,15 @@ class Policy:
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)  # filled in place by the forward
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            output = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                                output_hidden_states=grad, logits_to_keep=1, **{self._cache_argument: cache})
+            output = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                output_hidden_states=grad,
+                logits_to_keep=1,
+                **{self._cache_argument: cache},
+            )
         if len(unique) != len(prompt_ids) or not bool((index == torch.arange(len(index), device=self.device)).all()):
             cache.reorder_cache(index)
         hidden = output.hidden_states[-1][:, -1][index] if grad else None
@@ -170,7 +182,10 @@ class Policy:
         return Prefix(cache, output.logits[:, -1][index], hidden, mask[index], lengths)
 
     def token_logprobs(
-        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0,
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        response_ids: Sequence[Sequence[int]],
+        temperature: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log p(response token | prefix) as [batch, longest response], and its 0/1 mask.
 
@@ -180,7 +195,10 @@ class Policy:
         return logp, mask
 
     def forward_responses(
-        self, prompt_ids: Sequence[Sequence[int]], response_ids: Sequence[Sequence[int]], temperature: float = 1.0,
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        response_ids: Sequence[Sequence[int]],
+        temperature: float = 1.0,
         hidden: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Like :meth:`token_logprobs`, plus (if ``hidden``) the last hidden state at the position that
@@ -203,8 +221,14 @@ class Policy:
         if longest > 1:
             attention = torch.cat([prefix.mask, mask.to(prefix.mask.dtype)], dim=1)
             positions = prefix.lengths[:, None] + torch.arange(longest - 1, device=self.device)
-            output = self.model(input_ids=ids[:, :-1], attention_mask=attention[:, :-1], position_ids=positions,
-                                use_cache=True, output_hidden_states=hidden, **{self._cache_argument: prefix.cache})
+            output = self.model(
+                input_ids=ids[:, :-1],
+                attention_mask=attention[:, :-1],
+                position_ids=positions,
+                use_cache=True,
+                output_hidden_states=hidden,
+                **{self._cache_argument: prefix.cache},
+            )
             logits = torch.cat([logits, output.logits], dim=1)
             if hidden:
                 states = torch.cat([states, output.hidden_states[-1]], dim=1)
@@ -245,7 +269,7 @@ def token_starts(decode: Callable[[Sequence[int]], str], ids: Sequence[int]) -> 
     context, read = 0, 0  # ids[context:read] is already committed: decoding starts there for its context
     for i in range(len(ids)):
         seen = decode(ids[context:read])
-        pending = decode(ids[context:i])[len(seen):].rstrip(INCOMPLETE) if i > read else ""
+        pending = decode(ids[context:i])[len(seen) :].rstrip(INCOMPLETE) if i > read else ""
         starts.append(committed + len(pending))
         text = decode(ids[context : i + 1])
         if (len(text) > len(seen) and not text.endswith(INCOMPLETE)) or i + 1 - read >= MAX_PENDING:

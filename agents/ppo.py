@@ -64,9 +64,13 @@ class PPO:
         torch.nn.init.zeros_(self.value_head.bias)
         self.lm_params = [p for p in policy.model.parameters() if p.requires_grad]
         self.params = self.lm_params + list(self.value_head.parameters())
-        self.optimizer = torch.optim.AdamW([
-            {"params": self.lm_params, "lr": config.lr},
-            {"params": list(self.value_head.parameters()), "lr": config.value_lr}], weight_decay=0.0)
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": self.lm_params, "lr": config.lr},
+                {"params": list(self.value_head.parameters()), "lr": config.value_lr},
+            ],
+            weight_decay=0.0,
+        )
 
     def token_rewards(self, batch: Batch, i: int) -> torch.Tensor:
         """Rollout i's reward per response token (zeros except at step ends / the last token)."""
@@ -92,8 +96,9 @@ class PPO:
         advantages, returns = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
         for i in rows:
             n = len(batch.samples[i].response_ids)
-            advantages[i, :n], returns[i, :n] = ob.gae(self.token_rewards(batch, i), old_values[i, :n],
-                                                       self.config.gamma, self.config.lam)
+            advantages[i, :n], returns[i, :n] = ob.gae(
+                self.token_rewards(batch, i), old_values[i, :n], self.config.gamma, self.config.lam
+            )
         token_mask = torch.zeros(len(batch), longest)
         for i in rows:
             token_mask[i, : len(batch.samples[i].response_ids)] = 1.0
@@ -105,8 +110,11 @@ class PPO:
 
     def _forward(self, batch: Batch, chunk: list[int]):
         logp, mask, hidden = self.policy.forward_responses(
-            [batch.samples[i].prompt_ids for i in chunk], [batch.samples[i].response_ids for i in chunk],
-            batch.temperature, hidden=True)
+            [batch.samples[i].prompt_ids for i in chunk],
+            [batch.samples[i].response_ids for i in chunk],
+            batch.temperature,
+            hidden=True,
+        )
         return logp, mask, self.value_head(hidden).squeeze(-1) * mask
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
@@ -128,23 +136,39 @@ class PPO:
                 logp, mask, values = self._forward(batch, chunk)
                 width = logp.shape[1]
                 share = mask.sum() / total_tokens
-                policy_loss, clipped = ob.clipped_policy_loss(logp, old_logp[chunk, :width], advantages[chunk, :width],
-                                                              mask, self.config.clip_low, self.config.clip_high)
-                value_loss = ob.clipped_value_loss(values, old_values[chunk, :width], returns[chunk, :width], mask,
-                                                   self.config.value_clip)
+                policy_loss, clipped = ob.clipped_policy_loss(
+                    logp,
+                    old_logp[chunk, :width],
+                    advantages[chunk, :width],
+                    mask,
+                    self.config.clip_low,
+                    self.config.clip_high,
+                )
+                value_loss = ob.clipped_value_loss(
+                    values, old_values[chunk, :width], returns[chunk, :width], mask, self.config.value_clip
+                )
                 tracked["clip_fraction"] += float(clipped * share)
                 tracked["value_loss"] += float(value_loss.detach() * share)
                 return (policy_loss + self.config.vf_coef * value_loss) * share
+
             return compute
 
         reports = []
         for _ in range(self.config.epochs):
             tracked.update(clip_fraction=0.0, value_loss=0.0)
-            reports.append(guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
-                                        self.config.max_grad_norm))
+            reports.append(
+                guarded_step(
+                    self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
+                )
+            )
         last = reports[-1]
-        return {"loss": last.loss, "grad_norm": last.grad_norm, "applied": float(all(r.applied for r in reports)),
-                "skipped_non_finite": float(any("non-finite" in r.skipped_reason for r in reports)), **tracked}
+        return {
+            "loss": last.loss,
+            "grad_norm": last.grad_norm,
+            "applied": float(all(r.applied for r in reports)),
+            "skipped_non_finite": float(any("non-finite" in r.skipped_reason for r in reports)),
+            **tracked,
+        }
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "value_head": self.value_head.state_dict()}

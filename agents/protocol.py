@@ -63,18 +63,23 @@ def require_references(agent: Agent, batch: Batch, references: Sequence[Referenc
     if references is None:
         raise ReferencesRequired(
             f"the {agent.name} agent trains on reference solutions: call update(batch, references) with one "
-            "reference per rollout (agents.privileged.references_for_agent opens them)")
+            "reference per rollout (agents.privileged.references_for_agent opens them)"
+        )
     if len(references) != len(batch):
-        raise ReferencesRequired(f"the {agent.name} agent got {len(references)} references for a batch of "
-                                 f"{len(batch)} rollouts; it needs one per rollout, in order")
+        raise ReferencesRequired(
+            f"the {agent.name} agent got {len(references)} references for a batch of "
+            f"{len(batch)} rollouts; it needs one per rollout, in order"
+        )
     return references
 
 
 def refuse_references(agent: Agent, references: Sequence[Reference] | None) -> None:
     """Raise if an RL agent is handed references (their absence is the point of the method)."""
     if references is not None:
-        raise ReferencesRefused(f"the {agent.name} agent learns from the judge's reward only and must not be given "
-                                "reference solutions; call update(batch)")
+        raise ReferencesRefused(
+            f"the {agent.name} agent learns from the judge's reward only and must not be given "
+            "reference solutions; call update(batch)"
+        )
 
 
 def load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:

@@ -49,8 +49,12 @@ class Reinforce:
         self.optimizer = adamw(self.params, config.lr)
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
-        finals = torch.tensor([s[-1] if (batch.reward_kind == "process" and s) else float(r)
-                               for s, r in zip(batch.step_scores, batch.rewards)])
+        finals = torch.tensor(
+            [
+                s[-1] if (batch.reward_kind == "process" and s) else float(r)
+                for s, r in zip(batch.step_scores, batch.rewards)
+            ]
+        )
         finals = torch.where(torch.isfinite(batch.rewards), finals, batch.rewards)
         if self.config.baseline == "rloo":
             baseline = finals - ob.rloo_advantages(finals, batch.groups)
@@ -82,15 +86,19 @@ class Reinforce:
 
         def micro_loss(chunk):
             def compute():
-                logp, mask = self.policy.token_logprobs([batch.samples[i].prompt_ids for i in chunk],
-                                                        [batch.samples[i].response_ids for i in chunk],
-                                                        batch.temperature)
+                logp, mask = self.policy.token_logprobs(
+                    [batch.samples[i].prompt_ids for i in chunk],
+                    [batch.samples[i].response_ids for i in chunk],
+                    batch.temperature,
+                )
                 adv = advantages[chunk][:, : logp.shape[1]]
                 return -(adv * logp * mask).sum() / max(total_tokens, 1)
+
             return compute
 
-        report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
-                              self.config.max_grad_norm)
+        report = guarded_step(
+            self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
+        )
         valid_adv = advantages[rows] if rows else torch.zeros(1)
         return {**report.metrics(), "advantage_abs_mean": float(valid_adv.abs().mean())}
 

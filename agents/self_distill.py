@@ -58,8 +58,9 @@ class SelfDistill:
         def micro_loss(chunk):
             def compute():
                 responses = [batch.samples[i].response_ids for i in chunk]
-                logp, mask = self.policy.token_logprobs([batch.samples[i].prompt_ids for i in chunk], responses,
-                                                        batch.temperature)
+                logp, mask = self.policy.token_logprobs(
+                    [batch.samples[i].prompt_ids for i in chunk], responses, batch.temperature
+                )
                 with torch.no_grad():
                     teacher_prompts = [self.teacher_prompt(batch.prompts[i], references[i]) for i in chunk]
                     teacher, _ = self.policy.token_logprobs(teacher_prompts, responses, batch.temperature)
@@ -67,10 +68,12 @@ class SelfDistill:
                 share = mask.sum() / max(total_tokens, 1)
                 tracked["teacher_minus_student"] += float(ob.masked_mean(reward, mask) * share)
                 return -ob.masked_mean(reward * logp, mask) * share
+
             return compute
 
-        report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
-                              self.config.max_grad_norm)
+        report = guarded_step(
+            self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
+        )
         return {**report.metrics(), **tracked}
 
     def state_dict(self) -> dict:

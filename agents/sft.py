@@ -63,10 +63,12 @@ class SFT:
             def compute():
                 logp, mask = self.policy.token_logprobs([p for p, _ in chunk], [t for _, t in chunk])
                 return ob.negative_log_likelihood(logp, mask) * mask.sum() / total_tokens
+
             return compute
 
-        report = guarded_step(self.params, self.optimizer, None, (micro_loss(c) for c in chunks),
-                              self.config.max_grad_norm)
+        report = guarded_step(
+            self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
+        )
         return {**report.metrics(), "sft_examples": float(len(examples))}
 
     def state_dict(self) -> dict:

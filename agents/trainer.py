@@ -53,6 +53,15 @@ from judges.reporting import moving_average
 from judges.verdict import Cause
 
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
+
+
+def is_operational(key: str) -> bool:
+    """Whether a metric describes how this process ran rather than what the step computed: timings, and the
+    judge's counters (which count cache hits and worker starts of the whole process). A resumed run repeats every
+    other metric of an uninterrupted one exactly on CPU."""
+    return key in TIMING_KEYS or key.startswith("judge_")
+
+
 CHECKPOINT_FILES = ("model.safetensors", "state.pt", "trainer.json")
 SETTINGS_FILE = "train_config.json"
 """The run's settings, written at every start: what a resume without a checkpoint is checked against."""
@@ -72,8 +81,10 @@ class RunFolderError(ValueError):
 
 def _named_folder(instance: Any, attribute: attrs.Attribute, value: str) -> None:
     if not str(value).strip():
-        raise ValueError("output_dir is empty: name the folder for metrics and checkpoints (e.g. --output-dir "
-                         "runs/demo); an empty name would write into the current directory")
+        raise ValueError(
+            "output_dir is empty: name the folder for metrics and checkpoints (e.g. --output-dir "
+            "runs/demo); an empty name would write into the current directory"
+        )
 
 
 @attrs.frozen
@@ -220,9 +231,16 @@ class Trainer:
         self.config = config
         self.folder = _usable_folder(config.output_dir)
         _seed_everything(config.seed)
-        self.envs = gym.make_vec(config.env, num_envs=config.prompts_per_step * config.group_size, split="train",
-                                 reward=config.reward, judge=config.judge, **config.env_options)
+        self.envs = gym.make_vec(
+            config.env,
+            num_envs=config.prompts_per_step * config.group_size,
+            split="train",
+            reward=config.reward,
+            judge=config.judge,
+            **config.env_options,
+        )
         self.problems = self.envs.unwrapped.problems
+        self._judge_counts = self._judge_counters()  # the baseline of the first step's counts
         self.problem_ids = [p.id for p in self.problems]
         self.policy = Policy.from_pretrained(config.model, device=config.device)
         self.agent = make_agent(config.agent, self.policy, agent_config)
@@ -250,35 +268,51 @@ class Trainer:
         _, rewards, _, _, infos = self.envs.step([s.text for s in samples])
         judge_counts = self._judge_counter_deltas()
         judged = time.perf_counter()
-        batch = batch_from_step(samples, observations, rewards, infos, self.config.group_size, self.config.reward,
-                                self.config.temperature)
+        batch = batch_from_step(
+            samples, observations, rewards, infos, self.config.group_size, self.config.reward, self.config.temperature
+        )
         agent_metrics = self.agent.update(batch, references_for_agent(self.agent, self.problems, batch.problem_ids))
         if self.generator is not self.policy:
             self.generator.load_weights(self.policy.model)  # the next samples come from the updated policy
         self.step += 1
         done = time.perf_counter()
-        return {"step": self.step, **self._rollout_metrics(batch, infos), **judge_counts, **agent_metrics,
-                "seconds_sample": sampled - started, "seconds_judge": judged - sampled,
-                "seconds_update": done - judged, "seconds_step": done - started}
+        return {
+            "step": self.step,
+            **self._rollout_metrics(batch, infos),
+            **judge_counts,
+            **agent_metrics,
+            "seconds_sample": sampled - started,
+            "seconds_judge": judged - sampled,
+            "seconds_update": done - judged,
+            "seconds_step": done - started,
+        }
 
     def _judge_counter_deltas(self) -> dict[str, float]:
         """What the judge counted during this step (``judge_`` + its counter), for judges with ``counters()``:
-        e.g. the math-verify workers replaced, checks timed out, server retries. Counts since the last step, so a
-        resumed run logs the same kind of number."""
+        e.g. math-verify workers replaced, checks timed out, server retries. Counts since the last step of this
+        process (the math-verify pool is shared by the process's judges), so a resumed run logs the same kind of
+        number; latencies are not counts and are left out."""
+        before, self._judge_counts = self._judge_counts, self._judge_counters()
+        return {f"judge_{k}": v - before.get(k, 0) for k, v in self._judge_counts.items()}
+
+    def _judge_counters(self) -> dict[str, float]:
         counters = getattr(self.envs.unwrapped.judge, "counters", None)
-        now = {k: v for k, v in counters().items() if isinstance(v, (int, float))} if callable(counters) else {}
-        before, self._judge_counts = getattr(self, "_judge_counts", {}), now
-        return {f"judge_{k}": v - before.get(k, 0) for k, v in now.items() if "latency" not in k}
+        found = counters() if callable(counters) else {}
+        return {k: v for k, v in found.items() if isinstance(v, (int, float)) and "latency" not in k}
 
     @staticmethod
     def _rollout_metrics(batch: Batch, infos: dict) -> dict[str, float]:
         rewards = batch.rewards.numpy()
         scored = np.isfinite(rewards)
-        correct = [bool(c) for c, present in zip(infos.get("answer_correct", []), infos.get("_answer_correct", []))
-                   if present and c is not None]  # None: the answer could not be checked, so it is not counted
+        correct = [
+            bool(c)
+            for c, present in zip(infos.get("answer_correct", []), infos.get("_answer_correct", []))
+            if present and c is not None
+        ]  # None: the answer could not be checked, so it is not counted
         causes = [c for c, present in zip(infos.get("verdict_cause", []), infos.get("_verdict_cause", [])) if present]
-        unscorable_by_cause = {f"unscorable_{cause}": causes.count(cause) for cause in sorted(set(causes))
-                               if not Cause(cause).scorable}
+        unscorable_by_cause = {
+            f"unscorable_{cause}": causes.count(cause) for cause in sorted(set(causes)) if not Cause(cause).scorable
+        }
         return {
             **unscorable_by_cause,
             "reward_mean": float(rewards[scored].mean()) if scored.any() else math.nan,
@@ -343,20 +377,29 @@ class Trainer:
                 continue
             self._check_settings(record, folder / "trainer.json")
             for bad, why in damaged:
-                _log.warning("checkpoint %s is damaged (%s): moved to %s; resuming from %s instead",
-                             bad, why, set_aside(bad).name, folder.name)
+                _log.warning(
+                    "checkpoint %s is damaged (%s): moved to %s; resuming from %s instead",
+                    bad,
+                    why,
+                    set_aside(bad).name,
+                    folder.name,
+                )
             self._apply_checkpoint(record, state, folder)
             return
         if damaged:
-            raise RunFolderError(f"{self.folder} has checkpoints but none is intact ("
-                                 + "; ".join(f"{f.name}: {why}" for f, why in damaged)
-                                 + "); start over with --fresh, or pick another --output-dir")
+            raise RunFolderError(
+                f"{self.folder} has checkpoints but none is intact ("
+                + "; ".join(f"{f.name}: {why}" for f, why in damaged)
+                + "); start over with --fresh, or pick another --output-dir"
+            )
         if (self.folder / SETTINGS_FILE).exists():  # a run that stopped before its first checkpoint
             try:
                 recorded = json.loads((self.folder / SETTINGS_FILE).read_text(encoding="utf-8"))
             except (OSError, ValueError) as error:
-                raise RunFolderError(f"{self.folder / SETTINGS_FILE} is unreadable ({error}); start over with "
-                                     "--fresh, or pick another --output-dir") from None
+                raise RunFolderError(
+                    f"{self.folder / SETTINGS_FILE} is unreadable ({error}); start over with "
+                    "--fresh, or pick another --output-dir"
+                ) from None
             self._check_settings(recorded, self.folder / SETTINGS_FILE)
 
     def _check_settings(self, recorded: dict, source: Path) -> None:
@@ -367,8 +410,9 @@ class Trainer:
                 f"{self.folder} holds a run with other settings (recorded in {source}):\n  "
                 + "\n  ".join(differences)
                 + f"\nTo continue that run, give its settings again (only {neutral} may change); to start over "
-                  "in this folder, add --fresh (its checkpoints, metrics and plots are replaced); or pick another "
-                  "--output-dir.")
+                "in this folder, add --fresh (its checkpoints, metrics and plots are replaced); or pick another "
+                "--output-dir."
+            )
 
     # --- checkpoints --------------------------------------------------------------------------------
     @property
@@ -438,8 +482,11 @@ class Trainer:
         _set_rng_state(state["rng"])
         self.step = record["step"]
         if OPTIMIZER_KEY not in state["agent"]:
-            _log.warning("checkpoint %s holds no optimizer state (--no-final-optimizer): the optimizer restarts, "
-                         "so the continued run will not repeat an uninterrupted one", folder)
+            _log.warning(
+                "checkpoint %s holds no optimizer state (--no-final-optimizer): the optimizer restarts, "
+                "so the continued run will not repeat an uninterrupted one",
+                folder,
+            )
 
 
 def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -> None:

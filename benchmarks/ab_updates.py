@@ -37,9 +37,17 @@ def process_batch(policy: Policy, rows: int = 8, new_tokens: int = 64) -> Batch:
     torch.manual_seed(0)
     samples = policy.sample(prompts, SamplingConfig(temperature=0.8, max_new_tokens=new_tokens))
     rewards = torch.linspace(0, 1, rows)
-    return Batch(tuple(samples), rewards, torch.arange(rows) // 4, "process", tuple((float(r),) for r in rewards),
-                 tuple(((0, len(s.text)),) for s in samples), tuple(f"p{i}" for i in range(rows)),
-                 prompts=tuple(f"Q{i}" for i in range(rows)), temperature=0.8)
+    return Batch(
+        tuple(samples),
+        rewards,
+        torch.arange(rows) // 4,
+        "process",
+        tuple((float(r),) for r in rewards),
+        tuple(((0, len(s.text)),) for s in samples),
+        tuple(f"p{i}" for i in range(rows)),
+        prompts=tuple(f"Q{i}" for i in range(rows)),
+        temperature=0.8,
+    )
 
 
 def stand_in_references(learner: Agent, batch: Batch) -> list[Reference] | None:
@@ -61,8 +69,14 @@ def alternate(model: str, agents: list[str], rounds: int) -> dict:
             seconds[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     first = medians[agents[0]]
-    return {"model": model, "rows": len(batch), "rounds": rounds, "seconds": seconds, "median_s": medians,
-            "ratio_to_" + agents[0]: {name: m / first for name, m in medians.items()}}
+    return {
+        "model": model,
+        "rows": len(batch),
+        "rounds": rounds,
+        "seconds": seconds,
+        "median_s": medians,
+        "ratio_to_" + agents[0]: {name: m / first for name, m in medians.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,8 +31,9 @@ def forward_flops(params: int, layers: int, width: int, tokens: int, context: in
 
 def generation_flops(params: int, layers: int, width: int, batch: int, prompt: int, new: int) -> float:
     """Prefill the prompts, then one token at a time with a KV cache (average context prompt + new/2)."""
-    return (forward_flops(params, layers, width, batch * prompt, prompt)
-            + forward_flops(params, layers, width, batch * new, prompt + new // 2))
+    return forward_flops(params, layers, width, batch * prompt, prompt) + forward_flops(
+        params, layers, width, batch * new, prompt + new // 2
+    )
 
 
 def training_flops(params: int, layers: int, width: int, batch: int, sequence: int) -> float:

@@ -84,7 +84,7 @@ def _reduce(operands, operators, pick) -> tuple[list[str], list[str]]:
         i = pick(ops)
         result = _APPLY[ops[i]](values[i], values[i + 1])
         steps.append(f"{values[i]} {ops[i]} {values[i + 1]} = {result}")
-        values[i:i + 2] = [result]
+        values[i : i + 2] = [result]
         del ops[i]
         chain.append(" ".join([*(f"{v} {o}" for v, o in zip(values, ops)), str(values[-1])]))
     return steps, chain
@@ -106,8 +106,10 @@ def honest_no_final_line(problem, ref):
 
 
 def honest_prose(problem, ref):
-    steps = [_STEP_WORDS[min(k, len(_STEP_WORDS) - 1)] + s[0].lower() + s[1:] + ("" if s.endswith(".") else ".")
-             for k, s in enumerate(ref.steps)]
+    steps = [
+        _STEP_WORDS[min(k, len(_STEP_WORDS) - 1)] + s[0].lower() + s[1:] + ("" if s.endswith(".") else ".")
+        for k, s in enumerate(ref.steps)
+    ]
     return _solution(steps, ref.answer, f"Therefore, the final answer is \\boxed{{{ref.answer}}}.")
 
 
@@ -118,7 +120,7 @@ def honest_one_paragraph(problem, ref):
 def _whole(step: str, match: re.Match) -> bool:
     """Whether an equation found in a step stands alone, not inside a larger expression (``8 kg * 2 - 8 = 8``,
     ``x^3-100=84(y``)."""
-    before, after = step[: match.start()], step[match.end():]
+    before, after = step[: match.start()], step[match.end() :]
     if before and (before[-1].isalnum() or before[-1] in "^_.(" or before.rstrip()[-1:] in tuple("*/+-÷×=")):
         return False
     return not after or not (after[0].isalnum() or after[0] in "(^_")
@@ -152,7 +154,7 @@ def honest_chain(problem, ref):
     if not parsed or len(parsed[1]) < 2:
         return None
     _, chain = _reduce(*parsed, _standard)
-    expression = problem.question[len("What is "):-1]
+    expression = problem.question[len("What is ") : -1]
     return f"{expression} = " + " = ".join(chain) + "\n\n" + boxed(ref.answer)
 
 
@@ -167,7 +169,7 @@ def honest_other_order(problem, ref):
     while "*" in ops:
         i = ops.index("*")
         steps.append(f"{values[i]} * {values[i + 1]} = {values[i] * values[i + 1]}")
-        values[i:i + 2] = [values[i] * values[i + 1]]
+        values[i : i + 2] = [values[i] * values[i + 1]]
         del ops[i]
     plus = [values[0]] + [v for v, o in zip(values[1:], ops) if o == "+"]
     minus = [v for v, o in zip(values[1:], ops) if o == "-"]
@@ -203,7 +205,7 @@ def honest_merged(problem, ref):
         if replaced == lhs:
             continue
         step = ref.steps[i + 1].replace(second.group(0), f"{replaced} = {second.group(2)}")
-        return _solution([*ref.steps[:i], step, *ref.steps[i + 2:]], ref.answer)
+        return _solution([*ref.steps[:i], step, *ref.steps[i + 2 :]], ref.answer)
     return None
 
 
@@ -244,8 +246,12 @@ def _pairwise(problem) -> list[str]:
     for i in range(len(numbers)):
         for j in range(i + 1, len(numbers)):
             a, b = numbers[i], numbers[j]
-            lines += [f"{_plain(a)} + {_plain(b)} = {_plain(a + b)}", f"{_plain(a)} - {_plain(b)} = {_plain(a - b)}",
-                      f"{_plain(a)} * {_plain(b)} = {_plain(a * b)}", f"{_plain(b)} - {_plain(a)} = {_plain(b - a)}"]
+            lines += [
+                f"{_plain(a)} + {_plain(b)} = {_plain(a + b)}",
+                f"{_plain(a)} - {_plain(b)} = {_plain(a - b)}",
+                f"{_plain(a)} * {_plain(b)} = {_plain(a * b)}",
+                f"{_plain(b)} - {_plain(a)} = {_plain(b - a)}",
+            ]
     return lines[:12]
 
 
@@ -283,8 +289,10 @@ def game_sum_template(problem, ref):
     if len(numbers) < 2:
         return None
     total = " + ".join(_plain(n) for n in numbers)
-    return (f"Let's solve this step by step.\n\nThe numbers are {', '.join(_plain(n) for n in numbers)}.\n\n"
-            f"Adding them: {total} = {_plain(sum(numbers))}.\n\n" + boxed(_plain(sum(numbers))))
+    return (
+        f"Let's solve this step by step.\n\nThe numbers are {', '.join(_plain(n) for n in numbers)}.\n\n"
+        f"Adding them: {total} = {_plain(sum(numbers))}.\n\n" + boxed(_plain(sum(numbers)))
+    )
 
 
 def game_product_template(problem, ref):
@@ -292,8 +300,9 @@ def game_product_template(problem, ref):
     if len(numbers) < 2:
         return None
     product = " * ".join(_plain(n) for n in numbers)
-    return (f"We multiply the quantities: {product} = {_plain(math.prod(numbers))}.\n\n"
-            + boxed(_plain(math.prod(numbers))))
+    return f"We multiply the quantities: {product} = {_plain(math.prod(numbers))}.\n\n" + boxed(
+        _plain(math.prod(numbers))
+    )
 
 
 def game_last_number(problem, ref):
@@ -358,6 +367,7 @@ def oracle_false_arithmetic_right_values(problem, ref):
 def _false_prefix(text: str) -> Callable:
     def variant(problem, ref):
         return text + "\n\n" + _solution(ref.steps, ref.answer)
+
     return variant
 
 
@@ -423,12 +433,18 @@ def score(judge, label: str, variants=VARIANTS, sample: int | None = None) -> di
 
 def summary(rows: dict[str, dict], variants=VARIANTS) -> dict[str, float | None]:
     """Mean over honest variants, and the best gaming and oracle variant (means over scored verdicts)."""
+
     def means(category):
         return [r["mean"] for n, r in rows.items() if variants[n][0] == category and r["mean"] is not None]
+
     honest, gaming, oracle = means("honest"), means("gaming"), means("oracle")
-    return {"reference": rows["reference"]["mean"], "honest_mean": sum(honest) / len(honest) if honest else None,
-            "honest_worst": min(honest, default=None), "gaming_best": max(gaming, default=None),
-            "oracle_best": max(oracle, default=None)}
+    return {
+        "reference": rows["reference"]["mean"],
+        "honest_mean": sum(honest) / len(honest) if honest else None,
+        "honest_worst": min(honest, default=None),
+        "gaming_best": max(gaming, default=None),
+        "oracle_best": max(oracle, default=None),
+    }
 
 
 def _cell(row: dict) -> str:
@@ -440,11 +456,21 @@ def _cell(row: dict) -> str:
 
 def markdown(result: dict) -> str:
     labels = list(result["domains"])
-    lines = [f"# `reference` judge: references, honest variants and gaming ({result['commit']})", "",
-             "```", result["command"], "```", "",
-             ("Mean outcome score over scored verdicts; `(scored/applicable)` when some were unscorable (masked, "
-              "paid nothing). Definitions: `benchmarks/judge_scores.py`."), "",
-             "| variant | kind | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
+    lines = [
+        f"# `reference` judge: references, honest variants and gaming ({result['commit']})",
+        "",
+        "```",
+        result["command"],
+        "```",
+        "",
+        (
+            "Mean outcome score over scored verdicts; `(scored/applicable)` when some were unscorable (masked, "
+            "paid nothing). Definitions: `benchmarks/judge_scores.py`."
+        ),
+        "",
+        "| variant | kind | " + " | ".join(labels) + " |",
+        "|---|---|" + "---|" * len(labels),
+    ]
     for name, (kind, _) in VARIANTS.items():
         cells = " | ".join(_cell(result["domains"][d]["rows"][name]) for d in labels)
         lines.append(f"| {name} | {kind} | {cells} |")
@@ -462,8 +488,13 @@ def main(argv=None) -> int:
     parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated domain labels")
     args = parser.parse_args(argv)
     judge = make_judge("reference")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
-                            cwd=Path(__import__("judges").__file__).parent).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__import__("judges").__file__).parent,
+    ).stdout.strip()
     command = "python benchmarks/judge_scores.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if Path(__import__("judges").__file__).resolve().parent.parent != Path(__file__).resolve().parent.parent:
         command = f"PYTHONPATH=<a checkout of {commit}> " + command  # another commit's judge, this script

@@ -30,8 +30,10 @@ from agents.registry import make_agent
 def top_ops(prof, limit: int) -> list[dict]:
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events) or 1.0
-    return [{"op": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total,
-             "calls": e.count} for e in events[:limit]]
+    return [
+        {"op": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total, "calls": e.count}
+        for e in events[:limit]
+    ]
 
 
 def profiled(function, limit: int) -> tuple[object, dict]:
@@ -64,9 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     samples, sampling_profile = profiled(sample, args.top)
     rewards = torch.tensor([race_trl.digit_share(s.text) for s in samples])
     n = len(samples)
-    batch = Batch(tuple(samples), rewards, torch.arange(n) // race_trl.GENERATIONS, "outcome", ((),) * n,
-                  (None,) * n, tuple(f"p{i // race_trl.GENERATIONS}" for i in range(n)), prompts=("",) * n,
-                  temperature=race_trl.TEMPERATURE)
+    batch = Batch(
+        tuple(samples),
+        rewards,
+        torch.arange(n) // race_trl.GENERATIONS,
+        "outcome",
+        ((),) * n,
+        (None,) * n,
+        tuple(f"p{i // race_trl.GENERATIONS}" for i in range(n)),
+        prompts=("",) * n,
+        temperature=race_trl.TEMPERATURE,
+    )
     agent = make_agent("grpo", policy, lr=0.0)  # lr 0: the profiled update is the same as the warm-up one
     _, update_profile = profiled(lambda: agent.update(batch, None), args.top)
 
@@ -76,15 +86,25 @@ def main(argv: list[str] | None = None) -> int:
     table = config.vocab_size * width  # the embedding lookup is no matmul; the LM head is one
     with_head = params if config.tie_word_embeddings else params - table
     body = with_head - table  # prompt positions need no LM head (only the last one's logits are used)
-    forward = (forward_flops(body, layers, width, prompt_tokens, prompt_len)
-               + forward_flops(with_head, layers, width, new, prompt_len + new // (2 * n)))
+    forward = forward_flops(body, layers, width, prompt_tokens, prompt_len) + forward_flops(
+        with_head, layers, width, new, prompt_len + new // (2 * n)
+    )
     needed = {"sampling": forward, "update": 3 * forward}
     peak = matmul_rate()
-    report = {"model": args.model, "rollouts": n, "prompt_tokens_distinct": prompt_tokens, "new_tokens": new,
-              "matmul_gflops": peak / 1e9, "threads": torch.get_num_threads()}
+    report = {
+        "model": args.model,
+        "rollouts": n,
+        "prompt_tokens_distinct": prompt_tokens,
+        "new_tokens": new,
+        "matmul_gflops": peak / 1e9,
+        "threads": torch.get_num_threads(),
+    }
     for phase, measured in (("sampling", sampling_profile), ("update", update_profile)):
-        report[phase] = {**measured, "gflop": needed[phase] / 1e9,
-                         "of_peak": needed[phase] / measured["seconds"] / peak}
+        report[phase] = {
+            **measured,
+            "gflop": needed[phase] / 1e9,
+            "of_peak": needed[phase] / measured["seconds"] / peak,
+        }
     text = json.dumps(report, indent=1)
     print(text)
     if args.output:

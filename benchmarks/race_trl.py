@@ -68,9 +68,20 @@ def run_ours(model: str, steps: int) -> dict:
     from judges.registry import register_judge
 
     register_judge("digits", DigitJudge)
-    config = TrainConfig(env=ENV, env_options=ENV_OPTIONS, reward="outcome", judge="digits", model=model,
-                         steps=steps, prompts_per_step=PROMPTS, group_size=GENERATIONS, max_new_tokens=NEW_TOKENS,
-                         temperature=TEMPERATURE, seed=SEED, output_dir=tempfile.mkdtemp(prefix="race-ours-"))
+    config = TrainConfig(
+        env=ENV,
+        env_options=ENV_OPTIONS,
+        reward="outcome",
+        judge="digits",
+        model=model,
+        steps=steps,
+        prompts_per_step=PROMPTS,
+        group_size=GENERATIONS,
+        max_new_tokens=NEW_TOKENS,
+        temperature=TEMPERATURE,
+        seed=SEED,
+        output_dir=tempfile.mkdtemp(prefix="race-ours-"),
+    )
     trainer = Trainer(config, GRPOConfig(lr=LR, kl_coef=0.0, clip_low=0.2, clip_high=0.28))
     ready = time.perf_counter() - PROCESS_START
     seconds = [trainer.train_step()["seconds_step"] for _ in range(steps)]
@@ -101,16 +112,41 @@ def run_trl(model: str, steps: int) -> dict:
     path = resolve_model(model)
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in race_prompts(steps)])
     args = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="race-trl-"), per_device_train_batch_size=PROMPTS * GENERATIONS,
-        num_generations=GENERATIONS, gradient_accumulation_steps=1, max_completion_length=NEW_TOKENS,
-        temperature=TEMPERATURE, top_p=1.0, top_k=0, learning_rate=LR, beta=0.0, epsilon=0.2, epsilon_high=0.28,
-        loss_type="dapo", scale_rewards="group", max_steps=steps, use_cpu=True, bf16=False, fp16=False,
-        shuffle_dataset=False, seed=SEED, logging_steps=1, report_to="none", save_strategy="no",
-        disable_tqdm=True, dataloader_num_workers=0)
+        output_dir=tempfile.mkdtemp(prefix="race-trl-"),
+        per_device_train_batch_size=PROMPTS * GENERATIONS,
+        num_generations=GENERATIONS,
+        gradient_accumulation_steps=1,
+        max_completion_length=NEW_TOKENS,
+        temperature=TEMPERATURE,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=LR,
+        beta=0.0,
+        epsilon=0.2,
+        epsilon_high=0.28,
+        loss_type="dapo",
+        scale_rewards="group",
+        max_steps=steps,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        shuffle_dataset=False,
+        seed=SEED,
+        logging_steps=1,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
     timer = StepTimer()
-    trainer = GRPOTrainer(model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32), reward_funcs=reward,
-                          args=args, train_dataset=dataset, processing_class=AutoTokenizer.from_pretrained(path),
-                          callbacks=[timer])
+    trainer = GRPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
+        reward_funcs=reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(path),
+        callbacks=[timer],
+    )
     ready = time.perf_counter() - PROCESS_START
     trainer.train()
     return {"ready_s": ready, "step_s": timer.seconds}
@@ -135,8 +171,11 @@ def summarize(runs: list[dict]) -> dict:
             "runs": len(mine),
         }
     ours, theirs = sides["exprl"], sides["trl"]
-    return {**sides, "steady_ratio": ours["steady_step_s"] / theirs["steady_step_s"],
-            "first_over_steady": ours["first_step_s"] / ours["steady_step_s"]}
+    return {
+        **sides,
+        "steady_ratio": ours["steady_step_s"] / theirs["steady_step_s"],
+        "first_over_steady": ours["first_step_s"] / ours["steady_step_s"],
+    }
 
 
 def markdown(summary: dict) -> str:
@@ -144,8 +183,10 @@ def markdown(summary: dict) -> str:
     for side in ("exprl", "trl"):
         s = summary[side]
         rows.append(f"| {side} | {s['ready_s']:.1f} s | {s['first_step_s']:.1f} s | {s['steady_step_s']:.1f} s |")
-    rows.append(f"\nSteady step, exprl / TRL: **{summary['steady_ratio']:.2f}x**; exprl first step / its steady "
-                f"step: **{summary['first_over_steady']:.2f}x**.")
+    rows.append(
+        f"\nSteady step, exprl / TRL: **{summary['steady_ratio']:.2f}x**; exprl first step / its steady "
+        f"step: **{summary['first_over_steady']:.2f}x**."
+    )
     return "\n".join(rows)
 
 
@@ -162,15 +203,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     runs = []
     for round_ in range(args.rounds):
-        for side in (("trl", "exprl") if round_ % 2 == 0 else ("exprl", "trl")):
+        for side in ("trl", "exprl") if round_ % 2 == 0 else ("exprl", "trl"):
             command = [sys.executable, __file__, "--child", side, "--model", args.model, "--steps", str(args.steps)]
-            done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1])
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, cwd=Path(__file__).resolve().parents[1]
+            )
             if done.returncode != 0:
                 sys.stderr.write(done.stderr[-4000:])
                 raise SystemExit(f"race: the {side} run failed (exit {done.returncode})")
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"round {round_ + 1} {side}: ready {runs[-1]['ready_s']:.1f} s, steps "
-                  + ", ".join(f"{s:.1f}" for s in runs[-1]["step_s"]), file=sys.stderr, flush=True)
+            print(
+                f"round {round_ + 1} {side}: ready {runs[-1]['ready_s']:.1f} s, steps "
+                + ", ".join(f"{s:.1f}" for s in runs[-1]["step_s"]),
+                file=sys.stderr,
+                flush=True,
+            )
     summary = summarize(runs)
     print(markdown(summary))
     if args.output:

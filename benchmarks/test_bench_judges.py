@@ -54,8 +54,9 @@ def server():
 @pytest.mark.slow
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_llm_judge_calls_per_second(benchmark, server, concurrency):
-    judge = make_judge("llm", base_url=server.base_url, model=server.model, max_tokens=16,
-                       max_concurrency=concurrency, parse_retries=0)
+    judge = make_judge(
+        "llm", base_url=server.base_url, model=server.model, max_tokens=16, max_concurrency=concurrency, parse_retries=0
+    )
     judge.score_batch([JudgeItem(PROBLEMS[0], "warm up", "outcome")])
 
     def batch():

@@ -55,8 +55,9 @@ def test_generation_tokens_per_second(benchmark, policy, prompts):
     new = sum(len(s.response_ids) for s in samples)
     params, layers, width = shape(policy)
     prompt = sum(len(p) for p in prompts) // len(prompts)
-    benchmark.extra_info.update(new_tokens=new, flops=generation_flops(params, layers, width, BATCH, prompt,
-                                                                       new // BATCH))
+    benchmark.extra_info.update(
+        new_tokens=new, flops=generation_flops(params, layers, width, BATCH, prompt, new // BATCH)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +82,14 @@ def test_agent_update_tokens_per_second(benchmark, policy, batch, agent):
 
 
 def test_one_trainer_step(benchmark, tmp_path):
-    config = TrainConfig(model=MODEL, env_options='{"n_ops": 1, "max_operand": 9, "size": 200}',
-                         prompts_per_step=2, group_size=4, max_new_tokens=NEW_TOKENS, output_dir=str(tmp_path))
+    config = TrainConfig(
+        model=MODEL,
+        env_options='{"n_ops": 1, "max_operand": 9, "size": 200}',
+        prompts_per_step=2,
+        group_size=4,
+        max_new_tokens=NEW_TOKENS,
+        output_dir=str(tmp_path),
+    )
     trainer = Trainer(config)
     record = benchmark.pedantic(trainer.train_step, rounds=2, iterations=1)
     benchmark.extra_info.update({k: round(v, 2) for k, v in record.items() if k.startswith("seconds")})

@@ -14,8 +14,10 @@ import pytest
 from exprl_env.domains import load_problems
 from judges import JudgeItem, make_judge
 
-PARAGRAPH = ("He works 6 days a week for 2 weeks, so 6 * 2 = 12 days a month, and at £195 a day he earns "
-             "195 * 12 = 2340 a month, which over 12 months is 2340 * 12 = 28080 in all. ")
+PARAGRAPH = (
+    "He works 6 days a week for 2 weeks, so 6 * 2 = 12 days a month, and at £195 a day he earns "
+    "195 * 12 = 2340 a month, which over 12 months is 2340 * 12 = 28080 in all. "
+)
 WORST_CASES = {
     "sum of 14 terms, never closed": " + ".join(str(i) for i in range(1, 15)) + " is the sum",
     "sum of 400 terms, never closed": " + ".join(str(i) for i in range(1, 401)) + " is the sum",

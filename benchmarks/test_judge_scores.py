@@ -10,8 +10,11 @@ from benchmarks.judge_scores import DOMAINS, VARIANTS, score, summary
 from judges import make_judge
 
 MARGIN = 0.4
-NOTHING = [name for name, (kind, _) in VARIANTS.items()
-           if kind == "oracle" and ("= 13, then the reference" in name or name.startswith("hedge") or "false" in name)]
+NOTHING = [
+    name
+    for name, (kind, _) in VARIANTS.items()
+    if kind == "oracle" and ("= 13, then the reference" in name or name.startswith("hedge") or "false" in name)
+]
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,12 @@ import race_trl
 
 
 def test_race_summary_takes_medians_of_first_and_later_steps():
-    runs = [{"side": "exprl", "ready_s": 5.0, "step_s": [12.0, 10.0, 11.0]},
-            {"side": "trl", "ready_s": 9.0, "step_s": [60.0, 20.0, 24.0]},
-            {"side": "exprl", "ready_s": 7.0, "step_s": [14.0, 9.0, 12.0]},
-            {"side": "trl", "ready_s": 11.0, "step_s": [50.0, 22.0, 26.0]}]
+    runs = [
+        {"side": "exprl", "ready_s": 5.0, "step_s": [12.0, 10.0, 11.0]},
+        {"side": "trl", "ready_s": 9.0, "step_s": [60.0, 20.0, 24.0]},
+        {"side": "exprl", "ready_s": 7.0, "step_s": [14.0, 9.0, 12.0]},
+        {"side": "trl", "ready_s": 11.0, "step_s": [50.0, 22.0, 26.0]},
+    ]
     summary = race_trl.summarize(runs)
     assert summary["exprl"] == {"ready_s": 6.0, "first_step_s": 13.0, "steady_step_s": 10.5, "runs": 2}
     assert summary["trl"]["steady_step_s"] == 23.0
@@ -49,8 +51,12 @@ def test_trl_side_of_the_race_runs_where_trl_is_installed():
 
 def test_updates_alternate_and_compare_to_the_first_agent(tmp_path):
     output = tmp_path / "ab.json"
-    assert ab_updates.main(["--model", "tiny-random", "--agents", "grpo,reinforce,sft", "--rounds", "2",
-                            "--output", str(output)]) == 0
+    assert (
+        ab_updates.main(
+            ["--model", "tiny-random", "--agents", "grpo,reinforce,sft", "--rounds", "2", "--output", str(output)]
+        )
+        == 0
+    )
     report = json.loads(output.read_text())
     assert {name: len(values) for name, values in report["seconds"].items()} == {"grpo": 2, "reinforce": 2, "sft": 2}
     assert report["ratio_to_grpo"]["grpo"] == 1.0 and report["ratio_to_grpo"]["sft"] > 0
@@ -62,7 +68,7 @@ def test_profile_reports_both_phases(tmp_path):
     report = json.loads(output.read_text())
     for phase in ("sampling", "update"):
         assert report[phase]["seconds"] > 0 and len(report[phase]["top_ops"]) == 3
-        assert 0 < report[phase]["of_peak"]
+        assert report[phase]["of_peak"] > 0
 
 
 def test_results_render_from_json_and_say_what_is_missing(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numbers
 import reprlib
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 40

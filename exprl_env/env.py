@@ -8,8 +8,8 @@ Rewards (``reward=``, default ``"process"`` with the offline ``reference`` judge
 ``"sparse"`` pays 1 for a correct final answer; ``"outcome"`` pays the judge's
 outcome score in [0, 1]; ``"process"`` pays s_k - s_{k-1} per step (s_0 = 0), so an episode's rewards add
 up to its final process score; ``info["step_spans"]`` are character offsets into the response (the
-observation after the prompt and one ``STEP_SEPARATOR``). An over-long response earns 0 in every mode (the paper's rule; in step
-mode the truncating step takes back what earlier steps were paid). A verdict the judge could not
+observation after the prompt and one ``STEP_SEPARATOR``). An over-long response earns 0 in every mode (the
+paper's rule; in step mode the truncating step takes back what earlier steps were paid). A verdict the judge could not
 reach pays NaN and sets ``info["verdict_status"] = "unscorable"``: loud, maskable, never a fake 0.
 
 Every observation is inside ``observation_space``: its length limit is the longest prompt of the env's
@@ -29,19 +29,20 @@ used after unpickling (a vector env rebuilds one and shares it). A judge instanc
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import gymnasium as gym
 
 from exprl_env.checks import check_choice, check_int, check_mapping, check_number, check_str
 from exprl_env.domains import domains, load_problems
-from judges.problem import Problem
 from exprl_env.prompt import STEP_SEPARATOR, build_prompt, join_steps
 from exprl_env.spaces import UnicodeText
 from exprl_env.split import select_split
 from judges import Judge, JudgeItem, Verdict, make_judge
 from judges.answers import boxed_answers
+from judges.problem import Problem
 
 REWARDS = ("sparse", "outcome", "process")
 STEP_MODES = ("completion", "step")
@@ -90,8 +91,12 @@ class ExpRLEnv(gym.Env[str, str]):
         max_steps = check_int("max_steps", max_steps, minimum=1)
         max_chars = check_int("max_chars", max_chars, minimum=1)
         test_fraction = check_number("test_fraction", test_fraction, low=0.0, high=1.0)
-        for name, value, optional in [("domain", domain, False), ("dataset", dataset, True), ("split", split, False),
-                                      ("hf_split", hf_split, False)]:
+        for name, value, optional in [
+            ("domain", domain, False),
+            ("dataset", dataset, True),
+            ("split", split, False),
+            ("hf_split", hf_split, False),
+        ]:
             check_str(name, value, optional=optional)
         check_mapping("judge_kwargs", judge_kwargs)
         check_mapping("columns", columns)
@@ -150,8 +155,12 @@ class ExpRLEnv(gym.Env[str, str]):
             index = int(self.np_random.integers(len(self.problems)))
         self.problem, self.steps, self._paid_score = self.problems[index], [], 0.0
         self.prompt = self.observation = build_prompt(self.problem.question)
-        info = {"problem_id": self.problem.id, "domain": self.problem.domain, "index": index,
-                "prompt_chars": len(self.prompt)}
+        info = {
+            "problem_id": self.problem.id,
+            "domain": self.problem.domain,
+            "index": index,
+            "prompt_chars": len(self.prompt),
+        }
         return self.prompt, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
@@ -196,9 +205,13 @@ class ExpRLEnv(gym.Env[str, str]):
         self.check_verdict(pending, verdict)
         self.steps = list(pending.steps)
         reward = self._reward(pending, verdict)
-        info: dict[str, Any] = {"problem_id": self.problem.id, "domain": self.problem.domain,
-                                "step_index": len(self.steps) - 1, "overlong": pending.overlong,
-                                "prompt_chars": len(self.prompt)}
+        info: dict[str, Any] = {
+            "problem_id": self.problem.id,
+            "domain": self.problem.domain,
+            "step_index": len(self.steps) - 1,
+            "overlong": pending.overlong,
+            "prompt_chars": len(self.prompt),
+        }
         if verdict is not None:
             info.update(verdict.public())
         if self.step_mode == "completion":
@@ -240,8 +253,9 @@ class ExpRLEnv(gym.Env[str, str]):
         if "problem_id" in options:
             problem_id = check_str("reset option 'problem_id'", options["problem_id"])
             if problem_id not in self._index:
-                raise KeyError(f"reset options: no problem with id {problem_id!r} in this split "
-                               f"({len(self.problems)} problems)")
+                raise KeyError(
+                    f"reset options: no problem with id {problem_id!r} in this split ({len(self.problems)} problems)"
+                )
             return self._index[problem_id]
         if "index" in options:
             index = check_int("reset option 'index'", options["index"])
@@ -250,11 +264,16 @@ class ExpRLEnv(gym.Env[str, str]):
             return index
         return None
 
-    def sibling(self) -> "ExpRLEnv":
+    def sibling(self) -> ExpRLEnv:
         """A fresh env with the same problems, judge and settings (how the vector env makes its N copies)."""
         twin = ExpRLEnv(
-            problems=self.problems, judge=self.judge, reward=self.reward_mode, step_mode=self.step_mode,
-            max_steps=self.max_steps, max_chars=self.max_chars, render_mode=self.render_mode,
+            problems=self.problems,
+            judge=self.judge,
+            reward=self.reward_mode,
+            step_mode=self.step_mode,
+            max_steps=self.max_steps,
+            max_chars=self.max_chars,
+            render_mode=self.render_mode,
         )
         twin._judge_spec = self._judge_spec
         return twin
@@ -268,8 +287,10 @@ class ExpRLEnv(gym.Env[str, str]):
     def __repr__(self) -> str:
         problem = self.problem.id if self.problem else None
         judge = self._judge.name if self._judge is not None else self._judge_spec[0]
-        return (f"<ExpRLEnv {len(self.problems)} problems, reward={self.reward_mode}, "
-                f"step_mode={self.step_mode}, judge={judge}, problem={problem}>")
+        return (
+            f"<ExpRLEnv {len(self.problems)} problems, reward={self.reward_mode}, "
+            f"step_mode={self.step_mode}, judge={judge}, problem={problem}>"
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         """A judge built by name is left out (it holds processes and connections) and rebuilt on first use."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 from exprl_env.checks import check_choice, check_number
 

@@ -14,7 +14,8 @@ given by name is rebuilt once on unpickling and shared again.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -127,7 +128,9 @@ class ExpRLVectorEnv(VectorEnv):
         return list(seed)
 
     def _options_for(self, options: dict[str, Any], i: int) -> dict[str, Any]:
-        return {k: (v[i] if isinstance(v, (list, tuple)) and len(v) == self.num_envs else v) for k, v in options.items()}
+        return {
+            k: (v[i] if isinstance(v, (list, tuple)) and len(v) == self.num_envs else v) for k, v in options.items()
+        }
 
     def __repr__(self) -> str:
         return f"<ExpRLVectorEnv num_envs={self.num_envs} {self.envs[0]!r}>"

@@ -106,11 +106,13 @@ class AnswerJudge:
     def _verdict(gold: str, found: list[str], gold_check: CheckResult, answer_check: CheckResult | None) -> Verdict:
         if is_prose(gold) or gold_check.status in _GOLD_NOT_CHECKABLE:
             why = "prose" if is_prose(gold) else gold_check.status
-            return Verdict.unscorable(f"reference answer is not machine-checkable ({why})",
-                                      Cause.REFERENCE_NOT_CHECKABLE)
+            return Verdict.unscorable(
+                f"reference answer is not machine-checkable ({why})", Cause.REFERENCE_NOT_CHECKABLE
+            )
         if gold_check.status != EQUAL:  # the checker failed on the reference itself: nothing is known of the response
-            return Verdict.unscorable(f"answer check failed on the reference ({_why(gold_check)})",
-                                      Cause.CHECKER_FAILED)
+            return Verdict.unscorable(
+                f"answer check failed on the reference ({_why(gold_check)})", Cause.CHECKER_FAILED
+            )
         if not found:
             return _wrong(Cause.NO_ANSWER, "no final answer given")
         if len(found) > 1:

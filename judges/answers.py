@@ -8,12 +8,83 @@ _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 # LaTeX commands and function names that are maths, not prose, when deciding if an answer is prose.
 _MATH_WORDS = {
-    "frac", "dfrac", "tfrac", "sqrt", "cdot", "times", "div", "pm", "mp", "infty", "pi", "sin", "cos", "tan",
-    "cot", "sec", "csc", "log", "ln", "exp", "lim", "sum", "prod", "binom", "choose", "left", "right", "le",
-    "leq", "ge", "geq", "neq", "ne", "text", "mathrm", "mathbf", "emptyset", "cup", "cap", "in", "and", "max",
-    "min", "gcd", "lcm", "mod", "pmod", "bmod", "floor", "ceil", "lfloor", "rfloor", "lceil", "rceil", "circ",
-    "degree", "alpha", "beta", "gamma", "delta", "theta", "lambda", "mu", "sigma", "omega", "phi", "dots",
-    "ldots", "cdots", "boxed", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "det",
+    "frac",
+    "dfrac",
+    "tfrac",
+    "sqrt",
+    "cdot",
+    "times",
+    "div",
+    "pm",
+    "mp",
+    "infty",
+    "pi",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "log",
+    "ln",
+    "exp",
+    "lim",
+    "sum",
+    "prod",
+    "binom",
+    "choose",
+    "left",
+    "right",
+    "le",
+    "leq",
+    "ge",
+    "geq",
+    "neq",
+    "ne",
+    "text",
+    "mathrm",
+    "mathbf",
+    "emptyset",
+    "cup",
+    "cap",
+    "in",
+    "and",
+    "max",
+    "min",
+    "gcd",
+    "lcm",
+    "mod",
+    "pmod",
+    "bmod",
+    "floor",
+    "ceil",
+    "lfloor",
+    "rfloor",
+    "lceil",
+    "rceil",
+    "circ",
+    "degree",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "theta",
+    "lambda",
+    "mu",
+    "sigma",
+    "omega",
+    "phi",
+    "dots",
+    "ldots",
+    "cdots",
+    "boxed",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "det",
 }
 
 
@@ -33,12 +104,13 @@ def boxed_answers(text: str) -> list[str]:
             stack.append(position)
         elif char == "}" and stack:
             closing[stack.pop()] = position
-    return [text[start:closing[start - 1]].strip() for start in starts if start - 1 in closing]
+    return [text[start : closing[start - 1]].strip() for start in starts if start - 1 in closing]
 
 
 # "the answer is X", "Answer: X", "final answer = X": X runs to the end of its sentence or line.
 _STATED_ANSWER = re.compile(
-    r"\banswers?\b[^.\n\d=:]{0,24}?(?:\bis\b|:|=)[ \t]*(?P<answer>[^\n]{1,300}?)(?=\.(?:\s|$)|\n|$)", re.IGNORECASE)
+    r"\banswers?\b[^.\n\d=:]{0,24}?(?:\bis\b|:|=)[ \t]*(?P<answer>[^\n]{1,300}?)(?=\.(?:\s|$)|\n|$)", re.IGNORECASE
+)
 _FILLER = re.compile(r"^(?:(?:therefore|thus|then|hence|simply|exactly|just|so|indeed)\b[ ,]*)+", re.IGNORECASE)
 _DELIMITERS = re.compile(r"^(?:\$+|\\\(|\\\[)|(?:\$+|\\\)|\\\])$")
 

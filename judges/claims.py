@@ -31,6 +31,7 @@ backtracked exponentially on ``1 + 2 + ... + 14 is the sum``), and it checks a :
 from __future__ import annotations
 
 import bisect
+import contextlib
 import itertools
 import math
 import re
@@ -56,10 +57,27 @@ ANSWER_WINDOW = 4  # tokens between "answer" and its result marker ("the answer,
 MAX_LOOKBACK = 40  # tokens read back from a result marker to tell what the result is of
 MAX_UNIT_TOKENS = 4  # unit tokens between a number and its operator ("30 fourth graders - 5", "945 patients/week * 2")
 # Words that make the number next to them an operand of something this module does not evaluate.
-OPERATOR_WORDS = frozenset({
-    "mod", "modulo", "pmod", "bmod", "choose", "over", "times", "plus", "minus", "divided", "by", "per",
-    "squared", "cubed", "than", "power", "root",
-})
+OPERATOR_WORDS = frozenset(
+    {
+        "mod",
+        "modulo",
+        "pmod",
+        "bmod",
+        "choose",
+        "over",
+        "times",
+        "plus",
+        "minus",
+        "divided",
+        "by",
+        "per",
+        "squared",
+        "cubed",
+        "than",
+        "power",
+        "root",
+    }
+)
 MODULAR_WORDS = frozenset({"mod", "modulo", "pmod", "bmod", "congruent"})
 """In a step that works modulo something, ``=`` often means congruence: its equations are not checked."""
 ARTICLES = frozenset({"a", "A", "I"})  # single-letter words that are English, not variables or "x"
@@ -228,10 +246,8 @@ def _readings(tokens: Sequence[Token], start: int, end: int) -> list[float]:
     """The values a person may mean: standard precedence, and ``÷`` splitting the whole expression
     (``10÷1/2`` read as 10 ÷ (1/2), as worked solutions commonly write it)."""
     values = []
-    try:
+    with contextlib.suppress(NotArithmetic):
         values.append(_value(tokens, start, end)[0])
-    except NotArithmetic:
-        pass
     splits = [i for i in range(start, end) if tokens[i].text == "÷"]
     if splits:
         try:
@@ -415,8 +431,11 @@ def _plain_run(tokens: Sequence[Token], start: int, end: int) -> Run | None:
         token = tokens[index]
         if token.kind == "num":
             percent = index + 1 < core_end and tokens[index + 1].kind == "pct"
-            negative = index > core_start and tokens[index - 1].text == "-" and (
-                index - 1 == core_start or tokens[index - 2].kind in ("op", "lp"))  # a sign, not a subtraction
+            negative = (
+                index > core_start
+                and tokens[index - 1].text == "-"
+                and (index - 1 == core_start or tokens[index - 2].kind in ("op", "lp"))
+            )  # a sign, not a subtraction
             literals.append((-1 if negative else 1) * _literal(token.text) / (100 if percent else 1))
         if token.kind not in ("pct", "lp", "rp"):
             body.append(token)
@@ -570,8 +589,12 @@ def _source(tokens: Sequence[Token], marker: int) -> str:
         glued = following is not None and _adjacent(token, following)
         if token.kind == "op" and index > 0 and tokens[index - 1].kind in ("num", "rp", "pct", "word"):
             operator = True
-        elif token.kind == "word" and (not _prose(token.text) or "_" in token.text
-                                       or any(c.isdigit() for c in token.text) or (glued and following.kind == "lp")):
+        elif token.kind == "word" and (
+            not _prose(token.text)
+            or "_" in token.text
+            or any(c.isdigit() for c in token.text)
+            or (glued and following.kind == "lp")
+        ):
             unknown = unknown or token.text.lower() not in OPERATOR_WORDS
         elif token.kind == "num" and glued and following.kind == "word":
             operator = unknown = True  # "2x"
@@ -613,8 +636,13 @@ def analyse_tokens(tokens: Sequence[Token], deadline: Deadline | None = None) ->
         if verdict is False:
             false.append((tokens[left.start].start, tokens[right.end - 1].end))
         elif verdict is True:
-            found = [v for v in right.literals if right.single is None and any(same(v, s) for s in left.subvalues)
-                     and not any(same(v, x) for x in left.literals)]
+            found = [
+                v
+                for v in right.literals
+                if right.single is None
+                and any(same(v, s) for s in left.subvalues)
+                and not any(same(v, x) for x in left.literals)
+            ]
             derived.extend(found)
             rest = tuple(v for v in right.literals if not any(same(v, d) for d in found))
             if right.single is not None:
@@ -708,8 +736,9 @@ def analyse(text: str, spans: Sequence[tuple[int, int]], deadline: Deadline | No
     steps = []
     for start, end in spans:
         first, last = normalized.window(start, end)
-        steps.append(analyse_tokens(tokens[bisect.bisect_left(starts, first) : bisect.bisect_left(starts, last)],
-                                    deadline))
+        steps.append(
+            analyse_tokens(tokens[bisect.bisect_left(starts, first) : bisect.bisect_left(starts, last)], deadline)
+        )
     return ResponseClaims(normalized, tuple(steps))
 
 

@@ -19,11 +19,11 @@ import re
 
 SECTIONS = ("question", "reference", "response", "checkpoints", "steps", "step", "verdict", "instructions")
 _ROLE_TAGS = ("system", "user", "assistant", "im_start", "im_end", "eot_id", "start_of_turn", "end_of_turn")
-_TAG = re.compile(
-    r"<\s*(/?)\s*\|?\s*(" + "|".join(SECTIONS + _ROLE_TAGS) + r")\b([^<>]{0,40})>", re.IGNORECASE)
+_TAG = re.compile(r"<\s*(/?)\s*\|?\s*(" + "|".join(SECTIONS + _ROLE_TAGS) + r")\b([^<>]{0,40})>", re.IGNORECASE)
 _VERDICT_KEY = re.compile(
     r"\"\s*(score|scores|rating|ratings|reasoning|steps|step_scores|outcome|verdict|checkpoints)\s*\"(\s*:)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _FIELD = re.compile(r"\{\s*(" + "|".join(SECTIONS) + r")\s*\}", re.IGNORECASE)
 _FIELD_TEMPLATE = re.compile(r"\{(\w+)\}")
 

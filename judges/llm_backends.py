@@ -20,8 +20,8 @@ import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Sequence
 
 import attrs
 
@@ -77,8 +77,13 @@ class Counters:
         with self._lock:
             ordered = sorted(self.latencies)
         pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0  # noqa: E731
-        return {"calls": self.calls, "retries": self.retries, "failures": self.failures,
-                "latency_p50_s": round(pick(0.5), 4), "latency_p99_s": round(pick(0.99), 4)}
+        return {
+            "calls": self.calls,
+            "retries": self.retries,
+            "failures": self.failures,
+            "latency_p50_s": round(pick(0.5), 4),
+            "latency_p99_s": round(pick(0.99), 4),
+        }
 
 
 class CircuitBreaker:
@@ -145,10 +150,18 @@ class OpenAIBackend:
     ):
         from openai import OpenAI
 
-        self._settings = {"base_url": base_url, "model": model, "api_key": api_key, "timeout": timeout,
-                          "max_concurrency": max_concurrency, "max_retries": max_retries, "backoff": backoff,
-                          "max_backoff": max_backoff, "breaker_threshold": breaker_threshold,
-                          "breaker_cooldown": breaker_cooldown}
+        self._settings = {
+            "base_url": base_url,
+            "model": model,
+            "api_key": api_key,
+            "timeout": timeout,
+            "max_concurrency": max_concurrency,
+            "max_retries": max_retries,
+            "backoff": backoff,
+            "max_backoff": max_backoff,
+            "breaker_threshold": breaker_threshold,
+            "breaker_cooldown": breaker_cooldown,
+        }
         self.model, self.max_retries, self.backoff, self.max_backoff = model, max_retries, backoff, max_backoff
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "EMPTY")
         self.client = OpenAI(base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
@@ -168,8 +181,11 @@ class OpenAIBackend:
             self.counters.add(calls=1)
             try:
                 reply = self.client.chat.completions.create(
-                    model=self.model, messages=messages, temperature=sampling.temperature,
-                    max_tokens=sampling.max_tokens)
+                    model=self.model,
+                    messages=messages,
+                    temperature=sampling.temperature,
+                    max_tokens=sampling.max_tokens,
+                )
             except Exception as exception:  # classified below; nothing is swallowed silently
                 error = _classify(exception)
                 self.breaker.record(ok=not error.retryable)
@@ -222,20 +238,25 @@ class TransformersBackend:
 
     def _batch(self, conversations: Sequence[Messages], sampling: Sampling) -> list[str | BackendError]:
         started = time.monotonic()
-        prompts = [self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
+        prompts = [
+            self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations
+        ]
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         self.counters.add(calls=len(prompts))
         try:
             with self._torch.no_grad():
                 output = self.lm.generate(
-                    **inputs, max_new_tokens=sampling.max_tokens, do_sample=sampling.temperature > 0,
+                    **inputs,
+                    max_new_tokens=sampling.max_tokens,
+                    do_sample=sampling.temperature > 0,
                     temperature=sampling.temperature if sampling.temperature > 0 else None,
-                    pad_token_id=self.tokenizer.pad_token_id)
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
         except RuntimeError as error:  # e.g. out of memory: every item of the batch is unscorable
             self.counters.add(failures=len(prompts))
             return [BackendError(f"generation failed: {error}") for _ in prompts]
         self.counters.latency(time.monotonic() - started)
-        new = output[:, inputs["input_ids"].shape[1]:]
+        new = output[:, inputs["input_ids"].shape[1] :]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
     def close(self) -> None:

@@ -25,14 +25,15 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
-from judges.problem import Problem, SealedReference
 from judges.answer_judge import AnswerJudge
 from judges.llm_backends import BackendError, OpenAIBackend, Sampling, TransformersBackend
 from judges.llm_schema import VerdictParseError, parse_checkpoints, parse_outcome, parse_process
+from judges.problem import Problem, SealedReference
 from judges.prompts import PROMPT_VERSION, checkpoint_messages, outcome_messages, process_messages
 from judges.steps import split_steps
 from judges.verdict import Cause, JudgeItem, Status, Verdict
@@ -95,11 +96,14 @@ class LLMJudge:
         answer_time_limit: float = 3.0,
     ):
         if backend is None and model is None:
-            raise ValueError("llm judge: give model= (with base_url= for an OpenAI-compatible server such as "
-                             "vLLM, SGLang or `transformers serve`; without it the model runs in-process)")
+            raise ValueError(
+                "llm judge: give model= (with base_url= for an OpenAI-compatible server such as "
+                "vLLM, SGLang or `transformers serve`; without it the model runs in-process)"
+            )
         if backend is None and base_url is not None:
-            backend = OpenAIBackend(base_url, model, api_key, timeout=timeout, max_concurrency=max_concurrency,
-                                    max_retries=max_retries)
+            backend = OpenAIBackend(
+                base_url, model, api_key, timeout=timeout, max_concurrency=max_concurrency, max_retries=max_retries
+            )
         elif backend is None:
             backend = TransformersBackend(model, device=device)
         split_steps("", split)  # validates the method now
@@ -136,7 +140,11 @@ class LLMJudge:
 
     def counters(self) -> dict[str, float]:
         """Judge and backend counters in one flat dict (for metrics logs)."""
-        return {**self.stats, **self.backend.counters.snapshot(), **{f"answer_{key}": value for key, value in self.answers.counters().items()}}
+        return {
+            **self.stats,
+            **self.backend.counters.snapshot(),
+            **{f"answer_{key}": value for key, value in self.answers.counters().items()},
+        }
 
     def close(self) -> None:
         self.backend.close()
@@ -157,14 +165,21 @@ class LLMJudge:
         requests = []
         for index in jobs:
             reference = items[index].problem.reference.unseal()
-            requests.append(outcome_messages(items[index].problem.question, reference.steps, reference.answer,
-                                             items[index].response))
+            requests.append(
+                outcome_messages(
+                    items[index].problem.question, reference.steps, reference.answer, items[index].response
+                )
+            )
         for index, result in zip(jobs, self._ask(requests, parse_outcome)):
             if isinstance(result, BackendError):
                 verdicts[index] = _unscorable(result, answers[index])
                 continue
-            verdicts[index] = Verdict(Status.OK, rating_to_score(result), answer_correct=answers[index].answer_correct,
-                                      reason=f"outcome rating {result}")
+            verdicts[index] = Verdict(
+                Status.OK,
+                rating_to_score(result),
+                answer_correct=answers[index].answer_correct,
+                reason=f"outcome rating {result}",
+            )
 
     def _judge_processes(self, items, answers, jobs: list[int], verdicts: list) -> None:
         rubrics = self._checkpoints([items[i].problem for i in jobs])
@@ -173,14 +188,17 @@ class LLMJudge:
             item = items[index]
             rubric = rubrics[item.problem.id]
             if isinstance(rubric, BackendError):
-                verdicts[index] = _unscorable(attrs.evolve(rubric, reason=f"checkpoints: {rubric.reason}"), answers[index])
+                verdicts[index] = _unscorable(
+                    attrs.evolve(rubric, reason=f"checkpoints: {rubric.reason}"), answers[index]
+                )
                 continue
             spans = list(item.step_spans or split_steps(item.response, self.split)) or [(0, len(item.response))]
             spans_of[index] = spans
             reference = item.problem.reference.unseal()
             steps = [item.response[a:b] for a, b in spans]
-            requests.append((process_messages(item.problem.question, reference.steps, reference.answer, rubric, steps),
-                             len(steps)))
+            requests.append(
+                (process_messages(item.problem.question, reference.steps, reference.answer, rubric, steps), len(steps))
+            )
             asked.append(index)
         parsers = [lambda text, n=n: parse_process(text, n) for _, n in requests]
         for index, result in zip(asked, self._ask([m for m, _ in requests], parsers)):
@@ -189,8 +207,15 @@ class LLMJudge:
                 continue
             scores = tuple(rating_to_score(r) for r in result)
             first_error = next((k for k, r in enumerate(result) if r == 1), None)
-            verdicts[index] = Verdict(Status.OK, scores[-1], scores, tuple(spans_of[index]), first_error,
-                                      answers[index].answer_correct, reason=f"step ratings {result}")
+            verdicts[index] = Verdict(
+                Status.OK,
+                scores[-1],
+                scores,
+                tuple(spans_of[index]),
+                first_error,
+                answers[index].answer_correct,
+                reason=f"step ratings {result}",
+            )
 
     def _checkpoints(self, problems: list[Problem]) -> dict[str, list[str] | BackendError]:
         """Each problem's LLM-extracted checkpoints, asked once per (problem, reference) and cached."""
@@ -229,11 +254,15 @@ class LLMJudge:
                 try:
                     results[index] = parsers[index](text)
                 except VerdictParseError as error:
-                    results[index] = BackendError(f"unparseable verdict after {attempt + 1} attempt(s): {error}",
-                                                  unparsable=True)
+                    results[index] = BackendError(
+                        f"unparseable verdict after {attempt + 1} attempt(s): {error}", unparsable=True
+                    )
                     conversations[index] = conversations[index] + [
                         {"role": "assistant", "content": text},
-                        {"role": "user", "content": f"That answer is invalid: {error}. Reply with the JSON object only."},
+                        {
+                            "role": "user",
+                            "content": f"That answer is invalid: {error}. Reply with the JSON object only.",
+                        },
                     ]
                     retry.append(index)
             if not retry:
@@ -280,5 +309,12 @@ class LLMJudge:
         self.stats["prefiltered"] += 1
         spans = tuple(item.step_spans or ((0, len(item.response)),))
         scores = tuple(0.0 for _ in spans) if item.kind == "process" else None
-        return Verdict(Status.OK, 0.0, scores, spans if scores else None, 0 if scores else None,
-                       answer.answer_correct, reason=f"rated 1 without asking: {why}")
+        return Verdict(
+            Status.OK,
+            0.0,
+            scores,
+            spans if scores else None,
+            0 if scores else None,
+            answer.answer_correct,
+            reason=f"rated 1 without asking: {why}",
+        )

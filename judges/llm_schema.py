@@ -40,7 +40,12 @@ def _shown(value: Any) -> str:
 
 
 def _score(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
         raise VerdictParseError(f"{where}: score must be an integer 1-5, got {_shown(value)}")
     if not 1 <= int(value) <= 5:
         raise VerdictParseError(f"{where}: score must be between 1 and 5, got {value!r}")
@@ -50,7 +55,7 @@ def _score(value: Any, where: str) -> int:
 def _reasoning_first(raw: str, where: str) -> None:
     reasoning, score = raw.find('"reasoning"'), raw.find('"score"')
     if reasoning == -1 or (score != -1 and score < reasoning):
-        raise VerdictParseError(f"{where}: write \"reasoning\" before \"score\"")
+        raise VerdictParseError(f'{where}: write "reasoning" before "score"')
 
 
 def parse_outcome(text: str) -> int:
@@ -73,7 +78,7 @@ def parse_process(text: str, n_steps: int) -> list[int]:
     scores = []
     for index, entry in enumerate(steps, start=1):
         if not isinstance(entry, dict) or not isinstance(entry.get("reasoning"), str):
-            raise VerdictParseError(f"step {index}: must be an object with a \"reasoning\" string and a \"score\"")
+            raise VerdictParseError(f'step {index}: must be an object with a "reasoning" string and a "score"')
         _reasoning_first(json.dumps(entry), f"step {index}")
         scores.append(_score(entry.get("score"), f"step {index}"))
     return scores
@@ -86,5 +91,5 @@ def parse_checkpoints(text: str) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(c, str) and c.strip() for c in items):
         raise VerdictParseError('"checkpoints" must be a list of non-empty strings')
     if not 2 <= len(items) <= 6:
-        raise VerdictParseError(f'give between 2 and 6 checkpoints, got {len(items)}')
+        raise VerdictParseError(f"give between 2 and 6 checkpoints, got {len(items)}")
     return [c.strip() for c in items]

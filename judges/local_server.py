@@ -26,7 +26,9 @@ class TransformersServer:
             self.port = probe.getsockname()[1]
         self.process = subprocess.Popen(
             [executable, "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), *extra_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._wait_healthy(startup_timeout)
 
     def _wait_healthy(self, timeout: float) -> None:
@@ -52,7 +54,7 @@ class TransformersServer:
             self.process.kill()
         self.process.wait(timeout=30)
 
-    def __enter__(self) -> "TransformersServer":
+    def __enter__(self) -> TransformersServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -125,7 +125,7 @@ class _Worker:
         view = memoryview(data)
         while view:
             try:
-                view = view[os.write(self.process.stdin.fileno(), view):]
+                view = view[os.write(self.process.stdin.fileno(), view) :]
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     return STALLED
@@ -218,8 +218,16 @@ class MathCheckPool:
         self._cache_key = secrets.token_bytes(16)
         self._next_ident = 0
         self._restarts_left = 0
-        self.stats = {"checks": 0, "cache_hits": 0, "refused": 0, "timeouts": 0, "errors": 0, "workers_started": 0,
-                      "start_failures": 0, **{f"replaced_{reason}": 0 for reason in REPLACEMENT_REASONS}}
+        self.stats = {
+            "checks": 0,
+            "cache_hits": 0,
+            "refused": 0,
+            "timeouts": 0,
+            "errors": 0,
+            "workers_started": 0,
+            "start_failures": 0,
+            **{f"replaced_{reason}": 0 for reason in REPLACEMENT_REASONS},
+        }
         self._finalizer = weakref.finalize(self, _stop_workers, self._pool)
         _LIVE_POOLS.add(self)
 
@@ -314,8 +322,9 @@ class MathCheckPool:
             while queue or any(worker.job for worker in self._pool):
                 self._dispatch(pairs, queue, done)
                 if queue and not self._pool:  # every worker failed to start: nothing can check these now
-                    done.update({index: CheckResult(CRASHED, detail="no math-verify worker could start")
-                                 for index in queue})
+                    done.update(
+                        {index: CheckResult(CRASHED, detail="no math-verify worker could start") for index in queue}
+                    )
                     queue.clear()
                 watched = [worker for worker in self._pool if worker.job or not worker.ready]
                 if not watched:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 

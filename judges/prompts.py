@@ -76,8 +76,14 @@ def checkpoint_messages(question: str, steps: tuple[str, ...], answer: str) -> l
 
 
 def outcome_messages(question: str, steps: tuple[str, ...], answer: str, response: str) -> list[dict[str, str]]:
-    return _messages(fill(OUTCOME, question=fence("question", question), reference=_reference_block(steps, answer),
-                          response=fence("response", response)))
+    return _messages(
+        fill(
+            OUTCOME,
+            question=fence("question", question),
+            reference=_reference_block(steps, answer),
+            response=fence("response", response),
+        )
+    )
 
 
 def process_messages(
@@ -85,6 +91,12 @@ def process_messages(
 ) -> list[dict[str, str]]:
     listed = "\n".join(f"{i + 1}. {c}" for i, c in enumerate(checkpoints))
     numbered = "\n\n".join(f"Step {i + 1}:\n{s}" for i, s in enumerate(response_steps))
-    return _messages(fill(
-        PROCESS, question=fence("question", question), reference=_reference_block(steps, answer),
-        checkpoints=fence("checkpoints", listed), steps=fence("response", numbered)))
+    return _messages(
+        fill(
+            PROCESS,
+            question=fence("question", question),
+            reference=_reference_block(steps, answer),
+            checkpoints=fence("checkpoints", listed),
+            steps=fence("response", numbered),
+        )
+    )

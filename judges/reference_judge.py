@@ -165,8 +165,13 @@ class ReferenceJudge:
             results = [r.status for r in self.answers.pool.check_many(pairs)] if pairs else []
         except Exception:  # noqa: BLE001 - a bug in the pool makes these items unscorable, never a crash
             results = [CRASHED] * len(pairs)
-        return [[(position, text, results[statuses[text]] if isinstance(statuses[text], int) else statuses[text])
-                 for position, text in said] for said, statuses in plans]
+        return [
+            [
+                (position, text, results[statuses[text]] if isinstance(statuses[text], int) else statuses[text])
+                for position, text in said
+            ]
+            for said, statuses in plans
+        ]
 
     def _bounded(self, item: JudgeItem, answer: Verdict, stated: list[tuple[int, str, str]]) -> Verdict:
         """One item's verdict within its time budget; a fault of this judge is that item's unscorable verdict."""
@@ -189,15 +194,25 @@ class ReferenceJudge:
         if not answer_checkable and len(rubric.intermediate) < MIN_CHECKPOINTS_WITHOUT_ANSWER:
             return Verdict.unscorable(
                 f"the final answer cannot be checked and the reference has {len(rubric.intermediate)} checkable "
-                f"intermediate values (fewer than {MIN_CHECKPOINTS_WITHOUT_ANSWER})", Cause.REFERENCE_NOT_CHECKABLE)
+                f"intermediate values (fewer than {MIN_CHECKPOINTS_WITHOUT_ANSWER})",
+                Cause.REFERENCE_NOT_CHECKABLE,
+            )
         response = item.response
         spans = list(item.step_spans or split_steps(response, self.split) or [(0, len(response))])
         claims = analyse(response, spans, deadline).steps
         spray = _spray(claims, rubric)
         if spray:
             zeros = tuple(0.0 for _ in spans)
-            return Verdict(Status.OK, outcome=0.0, step_scores=zeros, step_spans=tuple(spans), first_error_step=0,
-                           answer_correct=answer.answer_correct, cause=Cause.SPRAY, reason=spray)
+            return Verdict(
+                Status.OK,
+                outcome=0.0,
+                step_scores=zeros,
+                step_spans=tuple(spans),
+                first_error_step=0,
+                answer_correct=answer.answer_correct,
+                cause=Cause.SPRAY,
+                reason=spray,
+            )
         if any(status not in _ANSWER_STATUSES for _, _, status in stated):
             return Verdict.unscorable("the answer checker failed on an answer stated in words", Cause.CHECKER_FAILED)
         final = self._final(response, spans, claims, answer, rubric, answer_checkable, stated)
@@ -210,8 +225,10 @@ class ReferenceJudge:
             if first_error is None or k < first_error:
                 values = step.values
                 for index, checkpoint in enumerate(rubric.intermediate):
-                    if index not in established and checkpoint.number is not None and any(
-                        same(checkpoint.number, v) for v in values
+                    if (
+                        index not in established
+                        and checkpoint.number is not None
+                        and any(same(checkpoint.number, v) for v in values)
                     ):
                         established.add(index)
                         total += per_step
@@ -223,21 +240,41 @@ class ReferenceJudge:
         if "answer" in established and len(established) < len(rubric.checkpoints) and first_error is None:
             known = [c.number for i, c in enumerate(rubric.intermediate) if i in established]
             if not self._route_checks(claims[: final.step + 1], rubric, known):
-                return Verdict(Status.UNSCORABLE, answer_correct=answer.answer_correct, cause=Cause.ROUTE_NOT_CHECKABLE,
-                               reason=f"the final answer is right but the response establishes {len(established) - 1} "
-                                      f"of {len(rubric.intermediate)} reference checkpoints by a route this judge "
-                                      "cannot check")
-            scores[final.step:] = [1.0] * (len(scores) - final.step)
+                return Verdict(
+                    Status.UNSCORABLE,
+                    answer_correct=answer.answer_correct,
+                    cause=Cause.ROUTE_NOT_CHECKABLE,
+                    reason=f"the final answer is right but the response establishes {len(established) - 1} "
+                    f"of {len(rubric.intermediate)} reference checkpoints by a route this judge "
+                    "cannot check",
+                )
+            scores[final.step :] = [1.0] * (len(scores) - final.step)
             route = "; the answer is computed by another checked route"
-        reason = (f"{len(established)}/{len(rubric.checkpoints)} checkpoints; first error step {first_error}; "
-                  f"final answer: {final.cause.value}{route}")
-        return Verdict(Status.OK, outcome=scores[-1], step_scores=tuple(scores), step_spans=tuple(spans),
-                       first_error_step=first_error, answer_correct=answer.answer_correct, cause=final.cause,
-                       reason=reason)
+        reason = (
+            f"{len(established)}/{len(rubric.checkpoints)} checkpoints; first error step {first_error}; "
+            f"final answer: {final.cause.value}{route}"
+        )
+        return Verdict(
+            Status.OK,
+            outcome=scores[-1],
+            step_scores=tuple(scores),
+            step_spans=tuple(spans),
+            first_error_step=first_error,
+            answer_correct=answer.answer_correct,
+            cause=final.cause,
+            reason=reason,
+        )
 
     @staticmethod
-    def _final(response: str, spans: list, claims: Sequence[StepClaims], answer: Verdict, rubric: Rubric,
-               answer_checkable: bool, stated: list[tuple[int, str, str]]) -> Final:
+    def _final(
+        response: str,
+        spans: list,
+        claims: Sequence[StepClaims],
+        answer: Verdict,
+        rubric: Rubric,
+        answer_checkable: bool,
+        stated: list[tuple[int, str, str]],
+    ) -> Final:
         """The final answer the response commits to (see module docstring)."""
         starts = [start for start, _ in spans]
         if boxed_answers(response):
@@ -282,8 +319,10 @@ class ReferenceJudge:
             for derivation in step.derivations:
                 inputs = [_key(v) for v in derivation.inputs]
                 usable = start | grounded
-                if inputs and all(v in usable or v in ROUTE_CONSTANTS for v in inputs) and any(
-                    v in usable for v in inputs
+                if (
+                    inputs
+                    and all(v in usable or v in ROUTE_CONSTANTS for v in inputs)
+                    and any(v in usable for v in inputs)
                 ):
                     grounded.update(_key(v) for v in derivation.outputs)
         return _key(rubric.answer.number) in grounded
@@ -297,8 +336,15 @@ def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tupl
     last_use = _last_uses(claims)
     found: dict[float, tuple[int, int, float]] = {}
     repeated = {_signed_key(v) for v in rubric.stated}
-    last = max(((claim.position, k, claim.value) for k, step in enumerate(claims) for claim in step.results
-                if claim.source == "computed" or _signed_key(claim.value) not in repeated), default=None)
+    last = max(
+        (
+            (claim.position, k, claim.value)
+            for k, step in enumerate(claims)
+            for claim in step.results
+            if claim.source == "computed" or _signed_key(claim.value) not in repeated
+        ),
+        default=None,
+    )
     for k, step in enumerate(claims):
         for claim in step.results:
             key = _signed_key(claim.value)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from judges.protocol import Judge
 
@@ -38,8 +39,9 @@ def register_judge(name: str, factory: Callable[..., Judge] | str) -> None:
     if not isinstance(name, str) or not name or ":" in name:
         raise ValueError(f"judge name must be a non-empty string without ':', got {name!r}")
     if not (callable(factory) or isinstance(factory, str)):
-        raise TypeError(f"judge factory for {name!r} must be callable or a 'module:attr' string, "
-                        f"got {type(factory).__name__}")
+        raise TypeError(
+            f"judge factory for {name!r} must be callable or a 'module:attr' string, got {type(factory).__name__}"
+        )
     _FACTORIES[name] = factory
 
 
@@ -108,8 +110,12 @@ def make_judge(spec: str | Judge, **kwargs: Any) -> Judge:
 
 
 def _is_judge_instance(target: Any) -> bool:
-    return (isinstance(target, Judge) and not isinstance(target, type) and not inspect.ismodule(target)
-            and callable(getattr(target, "score_batch", None)))
+    return (
+        isinstance(target, Judge)
+        and not isinstance(target, type)
+        and not inspect.ismodule(target)
+        and callable(getattr(target, "score_batch", None))
+    )
 
 
 def _checked(judge: Any, label: str) -> Judge:

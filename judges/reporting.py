@@ -94,8 +94,10 @@ def format_summary(summary: Summary, digits: int = 3) -> str:
     elif summary.n == 1:
         text = format_number(summary.mean, digits)
     else:
-        text = (f"{summary.mean:.{digits}f} ± {summary.std:.{digits}f} "
-                f"[{summary.low:.{digits}f}, {summary.high:.{digits}f}]")
+        text = (
+            f"{summary.mean:.{digits}f} ± {summary.std:.{digits}f} "
+            f"[{summary.low:.{digits}f}, {summary.high:.{digits}f}]"
+        )
     return f"{text} ({summary.missing} missing)" if summary.missing else text
 
 
@@ -109,8 +111,11 @@ def mean_curve(curves: Sequence[Sequence[float | None]]) -> tuple[np.ndarray, np
     for row, curve in enumerate(curves):
         table[row, : len(curve)] = [math.nan if is_missing(v) else v for v in curve]
     columns = [summarize(table[:, step]) for step in range(longest)]
-    return (np.array([c.mean for c in columns]), np.array([c.std for c in columns]),
-            np.array([c.n for c in columns], dtype=int))
+    return (
+        np.array([c.mean for c in columns]),
+        np.array([c.std for c in columns]),
+        np.array([c.n for c in columns], dtype=int),
+    )
 
 
 def moving_average(values: Sequence[float | None], window: int) -> np.ndarray:

@@ -36,10 +36,31 @@ TRIVIAL = {0.0, 1.0, -1.0}  # too common in any solution to show progress on thi
 CACHE_SIZE = 65536
 # Quantities a question may give in words; they count as given like its digits.
 NUMBER_WORDS = {
-    "half": 0.5, "halves": 0.5, "quarter": 0.25, "twice": 2.0, "double": 2.0, "doubles": 2.0, "triple": 3.0,
-    "thrice": 3.0, "dozen": 12.0, "dozens": 12.0, "one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0,
-    "five": 5.0, "six": 6.0, "seven": 7.0, "eight": 8.0, "nine": 9.0, "ten": 10.0, "eleven": 11.0,
-    "twelve": 12.0, "percent": 100.0, "hundred": 100.0, "thousand": 1000.0,
+    "half": 0.5,
+    "halves": 0.5,
+    "quarter": 0.25,
+    "twice": 2.0,
+    "double": 2.0,
+    "doubles": 2.0,
+    "triple": 3.0,
+    "thrice": 3.0,
+    "dozen": 12.0,
+    "dozens": 12.0,
+    "one": 1.0,
+    "two": 2.0,
+    "three": 3.0,
+    "four": 4.0,
+    "five": 5.0,
+    "six": 6.0,
+    "seven": 7.0,
+    "eight": 8.0,
+    "nine": 9.0,
+    "ten": 10.0,
+    "eleven": 11.0,
+    "twelve": 12.0,
+    "percent": 100.0,
+    "hundred": 100.0,
+    "thousand": 1000.0,
 }
 
 
@@ -173,8 +194,13 @@ def build_rule_rubric(problem: Problem) -> Rubric:
     checkpoints = _spread(intermediate, MAX_INTERMEDIATE)
     if not is_prose(reference.answer):
         checkpoints.append(Checkpoint("final answer", reference.answer, is_answer=True, number=answer_number))
-    return Rubric(problem.id, tuple(checkpoints), RULE_BUILDER_VERSION, question_givens(problem.question, tokens),
-                  tuple(sorted(question_results(problem.question, tokens))))
+    return Rubric(
+        problem.id,
+        tuple(checkpoints),
+        RULE_BUILDER_VERSION,
+        question_givens(problem.question, tokens),
+        tuple(sorted(question_results(problem.question, tokens))),
+    )
 
 
 def _plain(value: float) -> str:

@@ -8,7 +8,7 @@ rarely write headers, so ``auto`` falls back to numbered steps, then blank-line 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 Span = tuple[int, int]
 

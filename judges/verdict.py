@@ -68,11 +68,20 @@ class Cause(str, enum.Enum):
         return self in _RESPONSE_CAUSES
 
 
-_RESPONSE_CAUSES = frozenset({Cause.JUDGED, Cause.NO_ANSWER, Cause.SEVERAL_ANSWERS, Cause.WRONG_ANSWER,
-                              Cause.ANSWER_UNPARSABLE, Cause.ANSWER_TOO_COSTLY, Cause.SPRAY})
+_RESPONSE_CAUSES = frozenset(
+    {
+        Cause.JUDGED,
+        Cause.NO_ANSWER,
+        Cause.SEVERAL_ANSWERS,
+        Cause.WRONG_ANSWER,
+        Cause.ANSWER_UNPARSABLE,
+        Cause.ANSWER_TOO_COSTLY,
+        Cause.SPRAY,
+    }
+)
 
 
-def _default_cause(verdict: "Verdict") -> Cause:
+def _default_cause(verdict: Verdict) -> Cause:
     return Cause.JUDGED if verdict.status is Status.OK else Cause.CHECKER_FAILED
 
 
@@ -126,7 +135,7 @@ class Verdict:
                 raise ValueError("Verdict.step_spans and step_scores must have the same length")
 
     @classmethod
-    def unscorable(cls, reason: str, cause: Cause = Cause.CHECKER_FAILED) -> "Verdict":
+    def unscorable(cls, reason: str, cause: Cause = Cause.CHECKER_FAILED) -> Verdict:
         return cls(status=Status.UNSCORABLE, reason=reason, cause=cause)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -44,8 +44,12 @@ class ScriptedJudge:
             scores.append(sum(step in prefix for step in reference.steps) / len(reference.steps))
         answers = boxed_answers(item.response)
         return Verdict(
-            status=Status.OK, outcome=scores[-1], step_scores=tuple(scores), step_spans=tuple(spans),
-            answer_correct=answers == [reference.answer], reason=f"compared with {reference.text}",
+            status=Status.OK,
+            outcome=scores[-1],
+            step_scores=tuple(scores),
+            step_spans=tuple(spans),
+            answer_correct=answers == [reference.answer],
+            reason=f"compared with {reference.text}",
         )
 
 
@@ -71,8 +75,15 @@ class VowelJudge:
             for _, end in spans:
                 letters = [c for c in item.response[:end].lower() if c.isalpha()]
                 scores.append(sum(c in "aeiou" for c in letters) / max(1, len(letters)))
-            verdicts.append(Verdict(status=Status.OK, outcome=scores[-1], step_scores=tuple(scores),
-                                    step_spans=spans, answer_correct=False))
+            verdicts.append(
+                Verdict(
+                    status=Status.OK,
+                    outcome=scores[-1],
+                    step_scores=tuple(scores),
+                    step_spans=spans,
+                    answer_correct=False,
+                )
+            )
         return verdicts
 
 
@@ -88,8 +99,12 @@ def write_jsonl(path, rows) -> str:
 def rows():
     """Three well-formed rows with two-step solutions and numeric answers."""
     return [
-        {"id": f"p{i}", "question": f"What is {i} + {i}?", "solution": f"Add {i} and {i}.\nThat gives {2 * i}.",
-         "answer": str(2 * i)}
+        {
+            "id": f"p{i}",
+            "question": f"What is {i} + {i}?",
+            "solution": f"Add {i} and {i}.\nThat gives {2 * i}.",
+            "answer": str(2 * i),
+        }
         for i in range(1, 4)
     ]
 

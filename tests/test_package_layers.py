@@ -22,7 +22,10 @@ def imported_packages(path: Path) -> set[tuple[int, str]]:
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_package_imports_only_downwards(package):
-    wrong = [f"{path.relative_to(ROOT)}:{line} imports {name}"
-             for path in sorted((ROOT / package).rglob("*.py"))
-             for line, name in sorted(imported_packages(path)) if name in FORBIDDEN[package]]
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, name in sorted(imported_packages(path))
+        if name in FORBIDDEN[package]
+    ]
     assert not wrong, "\n".join(wrong)

@@ -14,7 +14,24 @@ from agents.compare.report import eval_rows, render_markdown, stage_table, write
 from agents.compare.run import SettingsMismatch, differences, eval_job, run_compare, run_summary, train_job
 
 __all__ = [
-    "ARMS", "BASE", "KS", "STAGE2", "Arm", "CompareConfig", "Job", "SettingsMismatch", "differences", "eval_job",
-    "eval_rows", "ks_for", "parse_arms", "plan_jobs", "render_markdown", "run_compare", "run_summary",
-    "stage_table", "train_job", "write_outputs",
+    "ARMS",
+    "BASE",
+    "KS",
+    "STAGE2",
+    "Arm",
+    "CompareConfig",
+    "Job",
+    "SettingsMismatch",
+    "differences",
+    "eval_job",
+    "eval_rows",
+    "ks_for",
+    "parse_arms",
+    "plan_jobs",
+    "render_markdown",
+    "run_compare",
+    "run_summary",
+    "stage_table",
+    "train_job",
+    "write_outputs",
 ]

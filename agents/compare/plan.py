@@ -46,8 +46,13 @@ class Arm:
 ARMS = {
     "sparse_grpo": Arm("grpo", "sparse", "answer", "sparse GRPO (binary answer reward)"),
     "exprl_outcome": Arm("grpo", "outcome", "reference", "ExpRL-outcome (GRPO, judged outcome reward)"),
-    "exprl_process": Arm("grpo", "process", "reference", "ExpRL-process (GRPO, judged step reward, DeltaNorm)",
-                         (("process_norm", "delta"),)),
+    "exprl_process": Arm(
+        "grpo",
+        "process",
+        "reference",
+        "ExpRL-process (GRPO, judged step reward, DeltaNorm)",
+        (("process_norm", "delta"),),
+    ),
     # The two baselines train on references, not on the judge's reward; their environments pay the trainer's
     # default (process reward, reference judge) only so their training curves are comparable.
     "sft": Arm("sft", "process", "reference", "SFT on the reference solutions"),
@@ -148,7 +153,6 @@ class CompareConfig:
         return shlex.join(words)
 
 
-
 @attrs.frozen
 class Job:
     """One unit of resumable work: a training run or an evaluation of (stage, arm, seed)."""
@@ -184,4 +188,3 @@ def plan_jobs(arms: Sequence[str], seeds: int, stage2: bool) -> list[Job]:
 def ks_for(samples: int) -> list[int]:
     """The k of pass@k reported for ``samples`` responses per problem."""
     return [k for k in KS if k <= samples]
-

@@ -37,8 +37,15 @@ def eval_rows(records: Sequence[dict]) -> dict[tuple[int, str], dict[str, Summar
 
 def stage_table(rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequence[int], ks: Sequence[int]) -> str:
     """One markdown table of the given stages: a row per (stage, arm), a column per metric."""
-    header = ["stage", "arm", "seeds", *[f"pass@{k}" for k in ks], "judged process reward", "sampled tokens/run",
-              "train min/run"]
+    header = [
+        "stage",
+        "arm",
+        "seeds",
+        *[f"pass@{k}" for k in ks],
+        "judged process reward",
+        "sampled tokens/run",
+        "train min/run",
+    ]
     body = []
     for (stage, arm), metrics in rows.items():
         if stage not in stages:
@@ -54,35 +61,53 @@ def stage_table(rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequenc
 
 def _budget_text(config: CompareConfig) -> str:
     seeds = ", ".join(str(s) for s in range(config.seeds))
-    return (f"Base model `{config.model}`, environment `{config.env}` `{json.dumps(config.env_options)}`; "
-            f"seeds {seeds}. Budget per run: {config.steps} optimizer steps x {config.prompts_per_step} problems x "
-            f"{config.group_size} samples, at most {config.max_new_tokens} new tokens each (at most "
-            f"{config.sampled_token_budget} sampled tokens), temperature {config.temperature}, "
-            f"learning rate {config.lr:g}; the same for every arm, otherwise each agent's default hyperparameters. "
-            "Training uses the train split only.\n")
+    return (
+        f"Base model `{config.model}`, environment `{config.env}` `{json.dumps(config.env_options)}`; "
+        f"seeds {seeds}. Budget per run: {config.steps} optimizer steps x {config.prompts_per_step} problems x "
+        f"{config.group_size} samples, at most {config.max_new_tokens} new tokens each (at most "
+        f"{config.sampled_token_budget} sampled tokens), temperature {config.temperature}, "
+        f"learning rate {config.lr:g}; the same for every arm, otherwise each agent's default hyperparameters. "
+        "Training uses the train split only.\n"
+    )
 
 
 def _evaluation_text(config: CompareConfig) -> str:
-    return (f"Evaluation: the test split, {config.eval_limit or 'all'} problems x {config.eval_samples} samples; "
-            "pass@k by the sparse answer check (unbiased estimator), and the mean process reward of the offline "
-            "`reference` judge on the same responses. Cells: mean ± sample std [min, max] over seeds; \"(k missing)\": "
-            "seeds without a value (nothing scorable), left out rather than counted as 0.\n")
+    return (
+        f"Evaluation: the test split, {config.eval_limit or 'all'} problems x {config.eval_samples} samples; "
+        "pass@k by the sparse answer check (unbiased estimator), and the mean process reward of the offline "
+        '`reference` judge on the same responses. Cells: mean ± sample std [min, max] over seeds; "(k missing)": '
+        "seeds without a value (nothing scorable), left out rather than counted as 0.\n"
+    )
 
 
 def render_markdown(config: CompareConfig, records: Sequence[dict]) -> str:
     """results.md: the command, the budget, what each arm is, then one table per stage."""
     ks, rows = ks_for(config.eval_samples), eval_rows(records)
-    arms = "\n".join(f"- `{name}`: {ARMS[name].label}; agent `{ARMS[name].agent}`, reward `{ARMS[name].reward}`, "
-                     f"judge `{ARMS[name].judge}`" for name in config.arm_names)
-    parts = ["# exprl compare: ExpRL against its baselines under one budget\n", f"```\n{config.command()}\n```\n",
-             _budget_text(config), f"Arms (stage 1):\n{arms}\n", _evaluation_text(config),
-             "## Stage 1 (and the base model)\n", stage_table(rows, (0, 1), ks)]
+    arms = "\n".join(
+        f"- `{name}`: {ARMS[name].label}; agent `{ARMS[name].agent}`, reward `{ARMS[name].reward}`, "
+        f"judge `{ARMS[name].judge}`"
+        for name in config.arm_names
+    )
+    parts = [
+        "# exprl compare: ExpRL against its baselines under one budget\n",
+        f"```\n{config.command()}\n```\n",
+        _budget_text(config),
+        f"Arms (stage 1):\n{arms}\n",
+        _evaluation_text(config),
+        "## Stage 1 (and the base model)\n",
+        stage_table(rows, (0, 1), ks),
+    ]
     if config.stage2_steps:
-        parts += [f"\n## Stage 2: sparse GRPO for {config.stage2_steps} steps from each stage-1 result\n",
-                  "Rows are named by the stage-1 arm they continue.\n", stage_table(rows, (0, 2), ks)]
-    parts.append("\nPlots: `learning_curves.png` (training reward and answer accuracy: mean over seeds, "
-                 "moving average over an eighth of the run, shaded ± std), "
-                 "`pass_at_k.png`. Raw records: `results.jsonl`.\n")
+        parts += [
+            f"\n## Stage 2: sparse GRPO for {config.stage2_steps} steps from each stage-1 result\n",
+            "Rows are named by the stage-1 arm they continue.\n",
+            stage_table(rows, (0, 2), ks),
+        ]
+    parts.append(
+        "\nPlots: `learning_curves.png` (training reward and answer accuracy: mean over seeds, "
+        "moving average over an eighth of the run, shaded ± std), "
+        "`pass_at_k.png`. Raw records: `results.jsonl`.\n"
+    )
     return "\n".join(parts)
 
 
@@ -108,8 +133,9 @@ def plot_learning_curves(root: Path, records: Sequence[dict], stages: Sequence[i
     rewards = {1: "training reward (each arm's own)", 2: "training reward (sparse)"}
     figure, axes = plt.subplots(len(stages), 2, figsize=(11, 3.8 * len(stages)), squeeze=False)
     for row, stage in enumerate(stages):
-        for column, (key, title) in enumerate((("reward_mean", rewards[stage]),
-                                               ("answer_accuracy", "answer accuracy (training)"))):
+        for column, (key, title) in enumerate(
+            (("reward_mean", rewards[stage]), ("answer_accuracy", "answer accuracy (training)"))
+        ):
             axis = axes[row][column]
             for arm, curves in _training_curves(root, records, stage, key).items():
                 mean, std, _ = mean_curve(curves)
@@ -127,8 +153,9 @@ def plot_learning_curves(root: Path, records: Sequence[dict], stages: Sequence[i
     plt.close(figure)
 
 
-def plot_pass_at_k(rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequence[int], ks: Sequence[int],
-                   path: Path) -> None:
+def plot_pass_at_k(
+    rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequence[int], ks: Sequence[int], path: Path
+) -> None:
     """pass@k against k per arm, one panel per stage, the base model dashed in each; bars: std over seeds (none
     drawn for a single seed)."""
     import matplotlib
@@ -142,9 +169,16 @@ def plot_pass_at_k(rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequ
             if row_stage not in (0, stage):
                 continue
             stats = [metrics.get(f"pass@{k}", summarize([])) for k in ks]
-            axis.errorbar(ks, [s.mean for s in stats], yerr=[0.0 if s.n < 2 else s.std for s in stats], capsize=3,
-                          marker="o", label=arm, linestyle="--" if row_stage == 0 else "-",
-                          color="black" if row_stage == 0 else None)
+            axis.errorbar(
+                ks,
+                [s.mean for s in stats],
+                yerr=[0.0 if s.n < 2 else s.std for s in stats],
+                capsize=3,
+                marker="o",
+                label=arm,
+                linestyle="--" if row_stage == 0 else "-",
+                color="black" if row_stage == 0 else None,
+            )
         axis.set_xscale("log", base=2)
         axis.set_xticks(list(ks), [str(k) for k in ks])
         axis.set_xlabel("k")
@@ -165,4 +199,3 @@ def write_outputs(config: CompareConfig, root: Path, records: Sequence[dict]) ->
     plot_learning_curves(root, records, stages, paths["learning_curves.png"])
     plot_pass_at_k(eval_rows(records), stages, ks_for(config.eval_samples), paths["pass_at_k.png"])
     return {name: str(path) for name, path in paths.items()}
-

@@ -24,10 +24,11 @@ from agents.compare.plan import ARMS, KS, STAGE2, STAGE2_SEED_OFFSET, CompareCon
 from agents.compare.report import write_outputs
 from judges.reporting import json_number, mean_of
 
-GITIGNORE = ("# written by exprl compare: models and trainer state are large; records, metrics and plots are not\n"
-             "model/\ncheckpoints/\ntensorboard/\n*.partial\n")
+GITIGNORE = (
+    "# written by exprl compare: models and trainer state are large; records, metrics and plots are not\n"
+    "model/\ncheckpoints/\ntensorboard/\n*.partial\n"
+)
 """The output folder's .gitignore (the default folder is inside the repository, and results get committed)."""
-
 
 
 class SettingsMismatch(ValueError):
@@ -68,12 +69,23 @@ def _train_settings(config: CompareConfig, job: Job, root: Path):
     arm = ARMS[job.arm] if job.stage == 1 else STAGE2
     start = config.model if job.stage == 1 else f"stage1/{job.arm}/seed-{job.seed}/model"
     train = TrainConfig(
-        env=config.env, env_options=config.env_options, reward=arm.reward, judge=arm.judge, agent=arm.agent,
+        env=config.env,
+        env_options=config.env_options,
+        reward=arm.reward,
+        judge=arm.judge,
+        agent=arm.agent,
         model=config.model if job.stage == 1 else str(root / start),
-        steps=config.steps if job.stage == 1 else config.stage2_steps, prompts_per_step=config.prompts_per_step,
-        group_size=config.group_size, max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-        seed=job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET, output_dir=str(root / job.folder),
-        save_every=config.save_every, device=config.device, final_optimizer=False)  # only the model is kept
+        steps=config.steps if job.stage == 1 else config.stage2_steps,
+        prompts_per_step=config.prompts_per_step,
+        group_size=config.group_size,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        seed=job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET,
+        output_dir=str(root / job.folder),
+        save_every=config.save_every,
+        device=config.device,
+        final_optimizer=False,
+    )  # only the model is kept
     agent_config = attrs.evolve(agent_classes(arm.agent)[1](), lr=config.lr, **dict(arm.overrides))
     return train, agent_config, start
 
@@ -92,9 +104,11 @@ def _check_same_settings(folder: Path, identity: dict) -> None:
     """A folder holding a run started with other settings is an error: resuming it would mix two experiments."""
     started = _read_json(folder / "run.json")
     if started is not None and started != identity:
-        raise SettingsMismatch(f"{folder} holds a run started with other settings "
-                               f"({'; '.join(differences(started, identity))}); use another --output-dir, or "
-                               "delete that folder to train it again")
+        raise SettingsMismatch(
+            f"{folder} holds a run started with other settings "
+            f"({'; '.join(differences(started, identity))}); use another --output-dir, or "
+            "delete that folder to train it again"
+        )
 
 
 def train_job(config: CompareConfig, job: Job, root: Path) -> bool:
@@ -118,10 +132,18 @@ def train_job(config: CompareConfig, job: Job, root: Path) -> bool:
         records = trainer.train()
         trainer.envs.close()
         _export_model(trainer.policy, folder / "model")
-        _write_json(folder / "train.json", {
-            "kind": "train", "stage": job.stage, "arm": job.arm, "seed": job.seed,
-            "config": {**identity, "train": attrs.asdict(train)}, "result": run_summary(records, config),
-            "metrics": f"{job.folder}/metrics.jsonl"})
+        _write_json(
+            folder / "train.json",
+            {
+                "kind": "train",
+                "stage": job.stage,
+                "arm": job.arm,
+                "seed": job.seed,
+                "config": {**identity, "train": attrs.asdict(train)},
+                "result": run_summary(records, config),
+                "metrics": f"{job.folder}/metrics.jsonl",
+            },
+        )
     if not config.keep_checkpoints:  # optimizer states are only for resuming; the model is exported
         shutil.rmtree(folder / "checkpoints", ignore_errors=True)
     return not finished
@@ -157,10 +179,18 @@ def run_summary(records: Sequence[dict], config: CompareConfig) -> dict:
 
 
 def _eval_identity(config: CompareConfig, job: Job) -> dict:
-    return {"model": config.model if job.stage == 0 else f"{job.folder}/model", "env": config.env,
-            "env_options": config.env_options, "split": "test", "samples": config.eval_samples,
-            "limit": config.eval_limit, "batch": config.eval_batch, "max_new_tokens": config.max_new_tokens,
-            "temperature": config.temperature, "seed": job.seed}
+    return {
+        "model": config.model if job.stage == 0 else f"{job.folder}/model",
+        "env": config.env,
+        "env_options": config.env_options,
+        "split": "test",
+        "samples": config.eval_samples,
+        "limit": config.eval_limit,
+        "batch": config.eval_batch,
+        "max_new_tokens": config.max_new_tokens,
+        "temperature": config.temperature,
+        "seed": job.seed,
+    }
 
 
 def eval_job(config: CompareConfig, job: Job, root: Path) -> bool:
@@ -180,11 +210,23 @@ def eval_job(config: CompareConfig, job: Job, root: Path) -> bool:
     model = config.model if job.stage == 0 else str(root / identity["model"])
     policy = Policy.from_pretrained(model, device=config.device)
     sampling_config = SamplingConfig(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
-    report = evaluate(policy, config.env, config.env_options, "test", config.eval_samples, ks=KS,
-                      limit=config.eval_limit, batch=config.eval_batch, sampling=sampling_config, seed=job.seed)
+    report = evaluate(
+        policy,
+        config.env,
+        config.env_options,
+        "test",
+        config.eval_samples,
+        ks=KS,
+        limit=config.eval_limit,
+        batch=config.eval_batch,
+        sampling=sampling_config,
+        seed=job.seed,
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / "eval.json", {"kind": "eval", "stage": job.stage, "arm": job.arm, "seed": job.seed,
-                                       "config": identity, "result": report})
+    _write_json(
+        folder / "eval.json",
+        {"kind": "eval", "stage": job.stage, "arm": job.arm, "seed": job.seed, "config": identity, "result": report},
+    )
     return True
 
 
@@ -214,6 +256,12 @@ def run_compare(config: CompareConfig) -> dict:
             counts[("trained" if job.kind == "train" else "evaluated") if ran else f"skipped_{job.kind}"] += 1
     records = collect_records(root, jobs)
     outputs = write_outputs(config, root, records)
-    return {"output_dir": str(root), "jobs": len(jobs), "trained": counts["trained"],
-            "evaluated": counts["evaluated"], "skipped_train": counts["skipped_train"],
-            "skipped_eval": counts["skipped_eval"], **outputs}
+    return {
+        "output_dir": str(root),
+        "jobs": len(jobs),
+        "trained": counts["trained"],
+        "evaluated": counts["evaluated"],
+        "skipped_train": counts["skipped_train"],
+        "skipped_eval": counts["skipped_eval"],
+        **outputs,
+    }

@@ -9,7 +9,8 @@ GSM-style word problems and generated arithmetic; :func:`register_domain` adds a
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 

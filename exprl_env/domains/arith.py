@@ -34,8 +34,10 @@ def load_arith(
     size: int = 1000, seed: int = 0, n_ops: int = 2, max_operand: int = 20, operators: str = "+-*"
 ) -> list[Problem]:
     """``size`` problems of ``n_ops`` operations on integers in [1, max_operand], drawn from ``operators``."""
-    size, n_ops, max_operand = (check_int(name, value, minimum=1) for name, value in
-                                [("size", size), ("n_ops", n_ops), ("max_operand", max_operand)])
+    size, n_ops, max_operand = (
+        check_int(name, value, minimum=1)
+        for name, value in [("size", size), ("n_ops", n_ops), ("max_operand", max_operand)]
+    )
     seed = check_int("seed", seed)
     check_str("operators", operators)
     unknown = sorted(set(operators) - set(_APPLY))

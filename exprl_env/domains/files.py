@@ -15,8 +15,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from exprl_env.domains.rows import rows_to_problems
 from exprl_env.errors import DatasetError
@@ -44,8 +45,10 @@ def _not_utf8(data: bytes, error: UnicodeDecodeError, line_number: int = 1, line
     and its byte offset in the file. Only the byte's value is shown, never the text around it."""
     position = len(data) - len(error.object) + error.start  # a byte-order mark is not in error.object
     line = line_number + data.count(b"\n", 0, position)
-    return (f"line {line}: not valid {ENCODING} (byte 0x{data[position]:02x} at byte offset {line_start + position}); "
-            f"data files must be {ENCODING}: convert it, e.g. iconv -f <its encoding> -t {ENCODING}")
+    return (
+        f"line {line}: not valid {ENCODING} (byte 0x{data[position]:02x} at byte offset {line_start + position}); "
+        f"data files must be {ENCODING}: convert it, e.g. iconv -f <its encoding> -t {ENCODING}"
+    )
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -87,7 +90,7 @@ def _read_json(path: Path) -> list[Any]:
     if isinstance(data, Mapping) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
-        raise DatasetError(str(path), ["expected a list of objects (or {\"data\": [...]}) at the top level"])
+        raise DatasetError(str(path), ['expected a list of objects (or {"data": [...]}) at the top level'])
     return data
 
 
@@ -106,8 +109,9 @@ def _read_parquet(path: Path) -> list[Any]:
     try:
         return pq.read_table(path).to_pylist()
     except (pyarrow.ArrowException, OSError, ValueError) as error:  # includes invalid UTF-8 in a string column
-        raise DatasetError(str(path), [f"not a readable Parquet file ({type(error).__name__}: "
-                                       f"{_without_data(str(error))})"]) from None
+        raise DatasetError(
+            str(path), [f"not a readable Parquet file ({type(error).__name__}: {_without_data(str(error))})"]
+        ) from None
 
 
 def _without_data(message: str) -> str:
@@ -136,6 +140,8 @@ def load_hub(dataset_id: str, hf_split: str = "train", columns: Mapping[str, str
     try:
         rows = datasets.load_dataset(dataset_id, split=hf_split)
     except Exception as error:  # datasets raises many types; the message (minus quoted data) is what matters
-        raise DatasetError(dataset_id, [f"could not load as a Hugging Face dataset: {type(error).__name__}: "
-                                        f"{_without_data(str(error))}"]) from None
+        raise DatasetError(
+            dataset_id,
+            [f"could not load as a Hugging Face dataset: {type(error).__name__}: {_without_data(str(error))}"],
+        ) from None
     return rows_to_problems(f"{dataset_id}[{hf_split}]", rows, domain=dataset_id, columns=columns)

@@ -11,7 +11,8 @@ ends up in logs and terminals. They give the row, the field, the type and the le
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from exprl_env.errors import DatasetError
 from judges.problem import Problem, SealedReference
@@ -49,9 +50,7 @@ def _row_problems(row: Any, columns: Mapping[str, str]) -> list[str]:
         if column not in row or value is None:
             found.append(f"{where}: missing")
         elif field == "solution":
-            if isinstance(value, str) or (
-                isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)
-            ):
+            if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(s, str) for s in value)):
                 if not split_steps(value):
                     found.append(f"{where}: empty")
             else:
@@ -61,8 +60,10 @@ def _row_problems(row: Any, columns: Mapping[str, str]) -> list[str]:
         elif not value.strip():
             found.append(f"{where}: empty")
         elif field == "question" and len(value.strip()) > MAX_QUESTION_CHARS:
-            found.append(f"{where}: {len(value.strip()):,} characters, over the limit of {MAX_QUESTION_CHARS:,} "
-                         "(MAX_QUESTION_CHARS)")
+            found.append(
+                f"{where}: {len(value.strip()):,} characters, over the limit of {MAX_QUESTION_CHARS:,} "
+                "(MAX_QUESTION_CHARS)"
+            )
     id_value = row.get(columns["id"])
     if id_value is not None and (isinstance(id_value, bool) or not isinstance(id_value, (str, int))):
         found.append(f"field '{columns['id']}': must be a string or integer, got {type(id_value).__name__}")
@@ -99,7 +100,9 @@ def rows_to_problems(
         raw_id = row.get(columns["id"])
         problem_id = str(raw_id) if raw_id is not None else f"{prefix}-{index}"
         if problem_id in seen:
-            defects.append(f"row {index}: field '{columns['id']}': duplicate id {problem_id!r} (first at row {seen[problem_id]})")
+            defects.append(
+                f"row {index}: field '{columns['id']}': duplicate id {problem_id!r} (first at row {seen[problem_id]})"
+            )
             continue
         seen[problem_id] = index
         problems.append(

@@ -75,8 +75,10 @@ def _wrong_span(where: str, record: Any, text: str) -> tuple[int, int] | None:
         if not _is_int(value):
             raise AnnotationError(f"{where}: field {name!r} must be an integer (or both None), got {value!r}")
     if not 0 <= start < end <= len(text):
-        raise AnnotationError(f"{where}: fields 'start_idx', 'end_idx' = ({start}, {end}) are not a span "
-                              f"inside the {len(text)}-character solution")
+        raise AnnotationError(
+            f"{where}: fields 'start_idx', 'end_idx' = ({start}, {end}) are not a span "
+            f"inside the {len(text)}-character solution"
+        )
     return start, end
 
 
@@ -93,8 +95,10 @@ def parse_annotation(problem_id: str, key: str, record: Any) -> Annotation:
     if author != model:
         raise AnnotationError(f"{where}: field 'author' is {author!r} but the key names {model!r}")
     if model not in TUNING_MODELS + HELD_OUT_MODELS:
-        raise AnnotationError(f"{where}: field 'author': unknown model {model!r}; the tuning/held-out split "
-                              f"knows {list(TUNING_MODELS + HELD_OUT_MODELS)}")
+        raise AnnotationError(
+            f"{where}: field 'author': unknown model {model!r}; the tuning/held-out split "
+            f"knows {list(TUNING_MODELS + HELD_OUT_MODELS)}"
+        )
     return Annotation(problem_id, model, prompt, text, _wrong_span(where, record, text))
 
 
@@ -105,8 +109,9 @@ def annotations_from_champ(problems: Iterable[Any]) -> list[Annotation]:
         identifier = _field("CHAMP problem", problem, "identifier")
         records = _field(f"CHAMP problem {identifier}", problem, "fws_annotations") or {}
         if not isinstance(records, Mapping):
-            raise AnnotationError(f"CHAMP problem {identifier}: field 'fws_annotations' must be a mapping, "
-                                  f"got {type(records).__name__}")
+            raise AnnotationError(
+                f"CHAMP problem {identifier}: field 'fws_annotations' must be a mapping, got {type(records).__name__}"
+            )
         found += [parse_annotation(identifier, key, record) for key, record in records.items()]
     return found
 
@@ -132,11 +137,13 @@ def with_wrong_references(problems: Sequence[Problem]) -> list[Problem]:
     swapped = {}
     for group in by_category.values():
         for index, problem in enumerate(group):
-            others = group[index + 1:] + group[:index]
+            others = group[index + 1 :] + group[:index]
             donor = next((o for o in others if answers[o.id] != answers[problem.id]), None)
             if donor is None:
-                raise ValueError(f"no other problem in category {problem.metadata.get('category')!r} has a "
-                                 f"different answer from {problem.id}; cannot build a wrong reference")
+                raise ValueError(
+                    f"no other problem in category {problem.metadata.get('category')!r} has a "
+                    f"different answer from {problem.id}; cannot build a wrong reference"
+                )
             swapped[problem.id] = attrs.evolve(problem, reference=donor.reference)
     return [swapped[problem.id] for problem in problems]
 
@@ -156,9 +163,11 @@ def problems_for(condition: str, problems: Sequence[Problem]) -> dict[str, Probl
 
 def groups(annotations: Sequence[Annotation]) -> list[tuple[str, str, Callable[[Annotation], bool]]]:
     """(group, split, membership) for: everything, each split, each annotated model."""
-    found = [("all", "all", lambda a: True),
-             ("tuning", "tuning", lambda a: a.split == "tuning"),
-             ("held_out", "held_out", lambda a: a.split == "held_out")]
+    found = [
+        ("all", "all", lambda a: True),
+        ("tuning", "tuning", lambda a: a.split == "tuning"),
+        ("held_out", "held_out", lambda a: a.split == "held_out"),
+    ]
     for model in TUNING_MODELS + HELD_OUT_MODELS:
         if any(a.model == model for a in annotations):
             split = "tuning" if model in TUNING_MODELS else "held_out"
@@ -191,8 +200,10 @@ class BenchConfig:
 
     def __attrs_post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0 or self.batch < 1 or self.limit < 0:
-            raise ValueError(f"judge-bench: need 0 < threshold <= 1, batch >= 1 and limit >= 0; got threshold "
-                             f"{self.threshold}, batch {self.batch}, limit {self.limit}")
+            raise ValueError(
+                f"judge-bench: need 0 < threshold <= 1, batch >= 1 and limit >= 0; got threshold "
+                f"{self.threshold}, batch {self.batch}, limit {self.limit}"
+            )
         self.judge_names()
         self.conditions()
 

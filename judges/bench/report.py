@@ -9,8 +9,20 @@ from typing import Any
 
 from judges.reporting import DASH, format_percent, markdown_table
 
-HEADER = ["judge", "reference", "group", "split", "scored", "pos/neg", "BER", "FNR", "FPR",
-          "flagged/scored wrong", "exact step", "within 1 step"]
+HEADER = [
+    "judge",
+    "reference",
+    "group",
+    "split",
+    "scored",
+    "pos/neg",
+    "BER",
+    "FNR",
+    "FPR",
+    "flagged/scored wrong",
+    "exact step",
+    "within 1 step",
+]
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
@@ -27,8 +39,11 @@ def _cells(row: dict[str, Any]) -> list[str]:
     elif located["scorable"] == 0:
         steps = ["all unscorable", DASH, DASH]
     else:
-        steps = [f"{located['flagged']}/{located['scorable']}", format_percent(located["exact_rate"]),
-                 format_percent(located["within_one_rate"])]
+        steps = [
+            f"{located['flagged']}/{located['scorable']}",
+            format_percent(located["exact_rate"]),
+            format_percent(located["within_one_rate"]),
+        ]
     return [row["judge"], row["reference"], row["group"], row["split"], scored, classes, *agreement, *steps]
 
 
@@ -42,9 +57,11 @@ def markdown(report: dict[str, Any], command: str) -> str:
     models = [r for r in report["rows"] if r["group"] not in ("all", "tuning", "held_out")]
     paper = ", ".join(f"BER {format_percent(ber)} with reference {name}" for name, ber in report["paper_ber"].items())
     definitions = "\n".join(f"- **{key}**: {text}" for key, text in report["definitions"].items())
-    return (f"# Judge bench: {report['benchmark']}\n\n```\n{command}\n```\n\n"
-            f"{report['annotations']} annotations; threshold {report['config']['threshold']}; "
-            f"answer format {report['config']['answer_format']}. Rates are over scorable verdicts "
-            f"(`scored`); `pos/neg` counts scorable no-mistake / wrong-step annotations. For comparison, the "
-            f"paper's Qwen3-4B judge: {paper} (its own maths set, not this one).\n\n{definitions}\n\n"
-            f"## By split\n\n{_table(splits)}\n## By annotated model\n\n{_table(models)}")
+    return (
+        f"# Judge bench: {report['benchmark']}\n\n```\n{command}\n```\n\n"
+        f"{report['annotations']} annotations; threshold {report['config']['threshold']}; "
+        f"answer format {report['config']['answer_format']}. Rates are over scorable verdicts "
+        f"(`scored`); `pos/neg` counts scorable no-mistake / wrong-step annotations. For comparison, the "
+        f"paper's Qwen3-4B judge: {paper} (its own maths set, not this one).\n\n{definitions}\n\n"
+        f"## By split\n\n{_table(splits)}\n## By annotated model\n\n{_table(models)}"
+    )

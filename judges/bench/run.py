@@ -125,8 +125,13 @@ class Localisation:
         return _rate(self.within_one, self.flagged)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**attrs.asdict(self), "coverage": self.coverage, "flag_rate": self.flag_rate,
-                "exact_rate": self.exact_rate, "within_one_rate": self.within_one_rate}
+        return {
+            **attrs.asdict(self),
+            "coverage": self.coverage,
+            "flag_rate": self.flag_rate,
+            "exact_rate": self.exact_rate,
+            "within_one_rate": self.within_one_rate,
+        }
 
 
 def localisation(pairs: Sequence[tuple[int | None, int | None] | None]) -> Localisation:
@@ -172,7 +177,7 @@ def _steps(annotation: Annotation, verdict: Verdict | None) -> tuple[int | None,
 def _verdicts(judge: Judge, items: list[JudgeItem], batch: int, advance: Callable[[int], Any]) -> list[Verdict]:
     verdicts: list[Verdict] = []
     for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
+        chunk = items[start : start + batch]
         answered = judge.score_batch(chunk)
         if len(answered) != len(chunk):
             raise RuntimeError(f"judge {judge.name!r} returned {len(answered)} verdicts for {len(chunk)} items")
@@ -193,12 +198,14 @@ def judge_annotations(
     missing = sorted({a.problem_id for a in annotations} - set(problems))
     if missing:
         raise KeyError(f"no problem for annotated ids {missing[:5]}")
-    outcome = _verdicts(judge, [JudgeItem(problems[a.problem_id], a.text, "outcome") for a in annotations],
-                        batch, advance)
+    outcome = _verdicts(
+        judge, [JudgeItem(problems[a.problem_id], a.text, "outcome") for a in annotations], batch, advance
+    )
     process: list[Verdict | None] = [None] * len(annotations)
     if scores_steps(judge):
-        process = _verdicts(judge, [JudgeItem(problems[a.problem_id], a.text, "process") for a in annotations],
-                            batch, advance)
+        process = _verdicts(
+            judge, [JudgeItem(problems[a.problem_id], a.text, "process") for a in annotations], batch, advance
+        )
     return [Judged(a, says_no_mistake(o, threshold), _steps(a, p)) for a, o, p in zip(annotations, outcome, process)]
 
 
@@ -207,11 +214,20 @@ def bench_rows(judge: str, condition: str, judged: Sequence[Judged], steps_score
     rows = []
     for group, split, member in groups([j.annotation for j in judged]):
         chosen = [j for j in judged if member(j.annotation)]
-        agreement = outcome_agreement([not j.annotation.has_mistake for j in chosen],
-                                      [j.said_no_mistake for j in chosen])
+        agreement = outcome_agreement(
+            [not j.annotation.has_mistake for j in chosen], [j.said_no_mistake for j in chosen]
+        )
         located = localisation([j.steps for j in chosen if j.annotation.has_mistake]) if steps_scored else None
-        rows.append({"judge": judge, "reference": condition, "group": group, "split": split,
-                     "outcome": agreement.as_dict(), "localisation": located and located.as_dict()})
+        rows.append(
+            {
+                "judge": judge,
+                "reference": condition,
+                "group": group,
+                "split": split,
+                "outcome": agreement.as_dict(),
+                "localisation": located and located.as_dict(),
+            }
+        )
     return rows
 
 
@@ -224,24 +240,34 @@ def run_bench(
     """Every judge under every reference condition; ``progress(total=, desc=)`` makes a tqdm-like bar."""
     from judges.registry import make_judge
 
-    chosen = list(annotations[:config.limit or None])
+    chosen = list(annotations[: config.limit or None])
     conditions, rows, runs = config.conditions(), [], []
     for name in config.judge_names():
         judge = make_judge(name, **config.judge_options(name))
         steps_scored = scores_steps(judge)
         for condition in conditions:
             visible = problems_for(condition, problems)
-            bar = progress(total=len(chosen) * (2 if steps_scored else 1), desc=f"{name}/{condition}") \
-                if progress else None
+            bar = (
+                progress(total=len(chosen) * (2 if steps_scored else 1), desc=f"{name}/{condition}")
+                if progress
+                else None
+            )
             started = time.perf_counter()
-            judged = judge_annotations(judge, chosen, visible, config.threshold, config.batch,
-                                       bar.update if bar else (lambda n: None))
+            judged = judge_annotations(
+                judge, chosen, visible, config.threshold, config.batch, bar.update if bar else (lambda n: None)
+            )
             if bar:
                 bar.close()
             runs.append({"judge": name, "reference": condition, "seconds": round(time.perf_counter() - started, 1)})
             rows += bench_rows(name, condition, judged, steps_scored)
         if hasattr(judge, "close"):
             judge.close()
-    return {"benchmark": f"champ-dataset {config.champ_version} fws_annotations", "annotations": len(chosen),
-            "config": attrs.asdict(config), "definitions": DEFINITIONS, "paper_ber": PAPER_BER,
-            "rows": rows, "runs": runs}
+    return {
+        "benchmark": f"champ-dataset {config.champ_version} fws_annotations",
+        "annotations": len(chosen),
+        "config": attrs.asdict(config),
+        "definitions": DEFINITIONS,
+        "paper_ber": PAPER_BER,
+        "rows": rows,
+        "runs": runs,
+    }

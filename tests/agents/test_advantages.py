@@ -51,24 +51,49 @@ def close(actual, expected):
 
 @pytest.fixture(scope="module")
 def process_batch(tiny):
-    samples = (sample(tiny, "one two\nthree four"), sample(tiny, "yes\nno\nmaybe", eos=True),
-               sample(tiny, "sun moon star"), sample(tiny, "red\nblue green"), sample(tiny, "cat dog\nbird"))
+    samples = (
+        sample(tiny, "one two\nthree four"),
+        sample(tiny, "yes\nno\nmaybe", eos=True),
+        sample(tiny, "sun moon star"),
+        sample(tiny, "red\nblue green"),
+        sample(tiny, "cat dog\nbird"),
+    )
     assert [len(s.response_ids) for s in samples] == [5, 6, 3, 4, 4]
-    return Batch(samples, torch.tensor([0.75, 1.0, NAN, 0.4, 0.6]), torch.tensor([0, 0, 0, 1, 1]), "process",
-                 ((0.25, 0.75), (0.5, 0.5, 1.0), None, (0.0, 0.4), (0.6,)),
-                 (((0, 8), (8, 18)), ((0, 4), (4, 7), (7, 12)), None, ((0, 4), (4, 14)), ((0, 12),)),
-                 ("p0", "p0", "p0", "p1", "p1"), prompts=("Q0",) * 3 + ("Q1",) * 2, temperature=0.8)
+    return Batch(
+        samples,
+        torch.tensor([0.75, 1.0, NAN, 0.4, 0.6]),
+        torch.tensor([0, 0, 0, 1, 1]),
+        "process",
+        ((0.25, 0.75), (0.5, 0.5, 1.0), None, (0.0, 0.4), (0.6,)),
+        (((0, 8), (8, 18)), ((0, 4), (4, 7), (7, 12)), None, ((0, 4), (4, 14)), ((0, 12),)),
+        ("p0", "p0", "p0", "p1", "p1"),
+        prompts=("Q0",) * 3 + ("Q1",) * 2,
+        temperature=0.8,
+    )
 
 
 @pytest.fixture(scope="module")
 def outcome_batch(tiny):
     """Groups 0: rewards 1, 0 (lengths 2, 3); 1: rewards .2, .8, NaN (lengths 4, 1, 3)."""
-    samples = (sample(tiny, "a b"), sample(tiny, "cat dog\nbird"[:7], eos=True), sample(tiny, "I am here."),
-               sample(tiny, "sun"), sample(tiny, "sun moon star"))
+    samples = (
+        sample(tiny, "a b"),
+        sample(tiny, "cat dog\nbird"[:7], eos=True),
+        sample(tiny, "I am here."),
+        sample(tiny, "sun"),
+        sample(tiny, "sun moon star"),
+    )
     assert [len(s.response_ids) for s in samples] == [2, 3, 4, 1, 3]
-    return Batch(samples, torch.tensor([1.0, 0.0, 0.2, 0.8, NAN]), torch.tensor([0, 0, 1, 1, 1]), "outcome",
-                 (None,) * 5, (None,) * 5, ("p0", "p0", "p1", "p1", "p1"), prompts=("Q0",) * 2 + ("Q1",) * 3,
-                 temperature=0.8)
+    return Batch(
+        samples,
+        torch.tensor([1.0, 0.0, 0.2, 0.8, NAN]),
+        torch.tensor([0, 0, 1, 1, 1]),
+        "outcome",
+        (None,) * 5,
+        (None,) * 5,
+        ("p0", "p0", "p1", "p1", "p1"),
+        prompts=("Q0",) * 2 + ("Q1",) * 3,
+        temperature=0.8,
+    )
 
 
 # --- GRPO ---------------------------------------------------------------------------------------------------
@@ -85,23 +110,28 @@ def test_grpo_outcome_advantages_with_and_without_the_group_std(tiny, outcome_ba
 def test_grpo_process_delta_norm(tiny, process_batch):
     """Step k's tokens get s_k - s_{k-1} with s_0 = 0 (so step 1 gets s_1); no group normalisation."""
     advantages = make_agent("grpo", tiny, process_norm="delta").token_advantages(process_batch)
-    close(advantages, rows([0.25] * 3 + [0.5] * 2, [0.5, 0.5, 0.0, 0.0, 0.5, 0.5], [], [0.0, 0.0, 0.4, 0.4],
-                           [0.6] * 4, width=6))
+    close(
+        advantages,
+        rows([0.25] * 3 + [0.5] * 2, [0.5, 0.5, 0.0, 0.0, 0.5, 0.5], [], [0.0, 0.0, 0.4, 0.4], [0.6] * 4, width=6),
+    )
 
 
 def test_grpo_process_end_norm(tiny, process_batch):
     """Step k's tokens get s_k - s_K."""
     advantages = make_agent("grpo", tiny, process_norm="end").token_advantages(process_batch)
-    close(advantages, rows([-0.5] * 3 + [0.0] * 2, [-0.5] * 4 + [0.0] * 2, [], [-0.4, -0.4, 0.0, 0.0], [0.0] * 4,
-                           width=6))
+    close(
+        advantages, rows([-0.5] * 3 + [0.0] * 2, [-0.5] * 4 + [0.0] * 2, [], [-0.4, -0.4, 0.0, 0.0], [0.0] * 4, width=6)
+    )
 
 
 def test_grpo_process_group_norm(tiny, process_batch):
     """Step k's tokens get s_k minus the mean final score of the scorable rollouts of the group: (.75 + 1) / 2 =
     .875 in group 0 (the NaN rollout left out), (.4 + .6) / 2 = .5 in group 1."""
     advantages = make_agent("grpo", tiny, process_norm="group").token_advantages(process_batch)
-    close(advantages, rows([-0.625] * 3 + [-0.125] * 2, [-0.375] * 4 + [0.125] * 2, [], [-0.5, -0.5, -0.1, -0.1],
-                           [0.1] * 4, width=6))
+    close(
+        advantages,
+        rows([-0.625] * 3 + [-0.125] * 2, [-0.375] * 4 + [0.125] * 2, [], [-0.5, -0.5, -0.1, -0.1], [0.1] * 4, width=6),
+    )
 
 
 # --- PPO ----------------------------------------------------------------------------------------------------
@@ -118,8 +148,15 @@ def test_ppo_puts_each_step_reward_on_the_step_end_token(tiny, process_batch, ou
 
 def test_ppo_a_step_without_tokens_pays_on_the_last_token(tiny, process_batch):
     ids = sample(tiny, "sun moon star").response_ids  # starts 0, 3, 8: the zero-width step 2 gets no token
-    batch = Batch((Sample((1, 2, 3), ids, "sun moon star", False),), torch.tensor([0.9]), torch.tensor([0]),
-                  "process", ((0.2, 0.5, 0.9),), (((0, 3), (3, 3), (3, 13)),), ("p0",))
+    batch = Batch(
+        (Sample((1, 2, 3), ids, "sun moon star", False),),
+        torch.tensor([0.9]),
+        torch.tensor([0]),
+        "process",
+        ((0.2, 0.5, 0.9),),
+        (((0, 3), (3, 3), (3, 13)),),
+        ("p0",),
+    )
     close(make_agent("ppo", tiny).token_rewards(batch, 0), torch.tensor([0.2, 0.0, 0.7]))  # .3 and .4 on the last
 
 
@@ -147,11 +184,14 @@ def test_ppo_gae_targets_and_whitening(tiny, process_batch):
 # --- REINFORCE ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("baseline, group0, group1", [
-    ("rloo", (1.0, -1.0), (-0.6, 0.6)),  # r minus the mean of the other scorable rewards of its group
-    ("mean", (0.5, -0.5), (-0.3, 0.3)),  # r minus the group's mean (NaN left out)
-    ("none", (1.0, 0.0), (0.2, 0.8)),
-])
+@pytest.mark.parametrize(
+    "baseline, group0, group1",
+    [
+        ("rloo", (1.0, -1.0), (-0.6, 0.6)),  # r minus the mean of the other scorable rewards of its group
+        ("mean", (0.5, -0.5), (-0.3, 0.3)),  # r minus the group's mean (NaN left out)
+        ("none", (1.0, 0.0), (0.2, 0.8)),
+    ],
+)
 def test_reinforce_outcome_advantages(tiny, outcome_batch, baseline, group0, group1):
     advantages = make_agent("reinforce", tiny, baseline=baseline).token_advantages(outcome_batch)
     close(advantages, rows([group0[0]] * 2, [group0[1]] * 3, [group1[0]] * 4, [group1[1]], [], width=4))
@@ -161,8 +201,10 @@ def test_reinforce_process_reward_to_go_minus_the_leave_one_out_baseline(tiny, p
     """Step k's tokens get s_K - s_{k-1}; baselines: rollout 0: 1.0 (rollout 1's final), rollout 1: .75,
     rollout 3: .6, rollout 4: .4."""
     advantages = make_agent("reinforce", tiny).token_advantages(process_batch)
-    close(advantages, rows([-0.25] * 3 + [-0.5] * 2, [0.25, 0.25, -0.25, -0.25, -0.25, -0.25], [], [-0.2] * 4,
-                           [0.2] * 4, width=6))
+    close(
+        advantages,
+        rows([-0.25] * 3 + [-0.5] * 2, [0.25, 0.25, -0.25, -0.25, -0.25, -0.25], [], [-0.2] * 4, [0.2] * 4, width=6),
+    )
 
 
 # --- the baselines: what their losses are over --------------------------------------------------------------

@@ -7,9 +7,24 @@ import pytest
 
 def judge_check(*extra):
     result = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "judge-check", "--env", "ExpRL-Arith-v0", "--limit", "24",
-         "--batch", "8", "--env-options", '{"size": 40}', *extra],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "agents.cli",
+            "judge-check",
+            "--env",
+            "ExpRL-Arith-v0",
+            "--limit",
+            "24",
+            "--batch",
+            "8",
+            "--env-options",
+            '{"size": 40}',
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "batch" in result.stderr  # the progress bar
@@ -59,9 +74,27 @@ def test_pass_at_k_leaves_unscorable_responses_out_instead_of_counting_them_wron
 
 def test_eval_reports_pass_at_k_on_the_test_split():
     result = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "eval", "--model", "tiny-random", "--env", "ExpRL-Arith-v0",
-         "--env-options", '{"size": 60}', "--samples", "2", "--limit", "3", "--max-new-tokens", "8"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "agents.cli",
+            "eval",
+            "--model",
+            "tiny-random",
+            "--env",
+            "ExpRL-Arith-v0",
+            "--env-options",
+            '{"size": 60}',
+            "--samples",
+            "2",
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -74,8 +107,10 @@ def test_eval_reports_pass_at_k_on_the_test_split():
 def test_train_summary_leaves_a_step_with_nothing_scorable_out_instead_of_reporting_nan():
     from agents.cli import _summary
 
-    records = [{"step": k + 1, "reward_mean": r, "answer_accuracy": 0.0, "seconds_step": 1.0}
-               for k, r in enumerate([0.5, float("nan"), 0.25, 0.75, 1.0])]
+    records = [
+        {"step": k + 1, "reward_mean": r, "answer_accuracy": 0.0, "seconds_step": 1.0}
+        for k, r in enumerate([0.5, float("nan"), 0.25, 0.75, 1.0])
+    ]
     summary = _summary(records, "runs/x")
     assert summary["reward_first_fifth"] == 0.5 and summary["reward_last_fifth"] == 1.0
     assert _summary(records[1:2], "runs/x")["reward_first_fifth"] is None  # nothing scored: missing, not NaN or 0

@@ -19,7 +19,7 @@ from agents.compare import (
     stage_table,
     train_job,
 )
-from agents.trainer import TIMING_KEYS
+from agents.trainer import is_operational
 from judges.reporting import Summary
 
 # --- pure functions, hand-computed -----------------------------------------------------------------------
@@ -27,8 +27,11 @@ from judges.reporting import Summary
 
 def test_unknown_arm_is_named_with_the_valid_ones():
     assert parse_arms(" sft, exprl_process ") == ("sft", "exprl_process")
-    with pytest.raises(ValueError, match=r"unknown arm 'dqn'; arms: \['sparse_grpo', 'exprl_outcome', "
-                                         r"'exprl_process', 'sft', 'self_distill'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown arm 'dqn'; arms: \['sparse_grpo', 'exprl_outcome', "
+        r"'exprl_process', 'sft', 'self_distill'\]",
+    ):
         CompareConfig(arms="sft,dqn")
     with pytest.raises(ValueError, match="given twice"):
         parse_arms("sft,sft")
@@ -36,9 +39,12 @@ def test_unknown_arm_is_named_with_the_valid_ones():
 
 def test_arms_use_the_documented_agent_reward_and_judge():
     assert {name: (a.agent, a.reward, a.judge) for name, a in ARMS.items()} == {
-        "sparse_grpo": ("grpo", "sparse", "answer"), "exprl_outcome": ("grpo", "outcome", "reference"),
-        "exprl_process": ("grpo", "process", "reference"), "sft": ("sft", "process", "reference"),
-        "self_distill": ("self_distill", "process", "reference")}
+        "sparse_grpo": ("grpo", "sparse", "answer"),
+        "exprl_outcome": ("grpo", "outcome", "reference"),
+        "exprl_process": ("grpo", "process", "reference"),
+        "sft": ("sft", "process", "reference"),
+        "self_distill": ("self_distill", "process", "reference"),
+    }
     assert dict(ARMS["exprl_process"].overrides) == {"process_norm": "delta"}
 
 
@@ -51,8 +57,12 @@ def test_differences_name_nested_keys():
 def test_plan_runs_base_then_stage_one_then_two_seed_major():
     jobs = plan_jobs(("sft", "exprl_process"), seeds=2, stage2=True)
     assert len(jobs) == 2 + 2 * (2 * 2 * 2)  # base evals + per stage: seeds x arms x (train, eval)
-    assert jobs[:4] == [Job("eval", 0, "base", 0), Job("eval", 0, "base", 1), Job("train", 1, "sft", 0),
-                        Job("eval", 1, "sft", 0)]
+    assert jobs[:4] == [
+        Job("eval", 0, "base", 0),
+        Job("eval", 0, "base", 1),
+        Job("train", 1, "sft", 0),
+        Job("eval", 1, "sft", 0),
+    ]
     assert jobs[4:6] == [Job("train", 1, "exprl_process", 0), Job("eval", 1, "exprl_process", 0)]
     assert jobs[10] == Job("train", 2, "sft", 0) and jobs[-1] == Job("eval", 2, "exprl_process", 1)
     assert len(plan_jobs(("sft",), seeds=3, stage2=False)) == 3 + 3 * 2
@@ -61,8 +71,10 @@ def test_plan_runs_base_then_stage_one_then_two_seed_major():
 
 def test_run_summary_counts_sampled_tokens_and_skips_unscorable_steps():
     step = {"answer_accuracy": 0.0, "seconds_step": 2.0, "unscorable": 0, "skipped_steps_total": 0}
-    records = [{**step, "reward_mean": 0.1, "response_tokens": 10.0, "unscorable": 1},
-               {**step, "reward_mean": math.nan, "response_tokens": 6.5, "unscorable": 8, "answer_accuracy": 0.5}]
+    records = [
+        {**step, "reward_mean": 0.1, "response_tokens": 10.0, "unscorable": 1},
+        {**step, "reward_mean": math.nan, "response_tokens": 6.5, "unscorable": 8, "answer_accuracy": 0.5},
+    ]
     summary = run_summary(records, CompareConfig(prompts_per_step=2, group_size=4))
     assert summary["sampled_tokens"] == (10 + 6.5) * 8 and summary["unscorable"] == 9 and summary["steps"] == 2
     assert summary["reward_first_fifth"] == 0.1 and summary["reward_last_fifth"] is None  # missing, not NaN or 0
@@ -70,53 +82,103 @@ def test_run_summary_counts_sampled_tokens_and_skips_unscorable_steps():
 
 
 def _eval(stage, arm, seed, p1, p2, judged):
-    return {"kind": "eval", "stage": stage, "arm": arm, "seed": seed,
-            "result": {"pass@1": p1, "pass@2": p2, "judged_process_reward": judged, "problems": 3}}
+    return {
+        "kind": "eval",
+        "stage": stage,
+        "arm": arm,
+        "seed": seed,
+        "result": {"pass@1": p1, "pass@2": p2, "judged_process_reward": judged, "problems": 3},
+    }
 
 
 def _train(stage, arm, seed, tokens, seconds):
-    return {"kind": "train", "stage": stage, "arm": arm, "seed": seed,
-            "result": {"sampled_tokens": tokens, "seconds": seconds}}
+    return {
+        "kind": "train",
+        "stage": stage,
+        "arm": arm,
+        "seed": seed,
+        "result": {"sampled_tokens": tokens, "seconds": seconds},
+    }
 
 
 def test_eval_rows_and_table_aggregate_over_seeds():
-    records = [_eval(0, "base", 0, 0.25, 0.5, 0.2), _eval(0, "base", 1, 0.75, 1.0, 0.4),
-               _train(1, "sft", 0, 100, 60.0), _eval(1, "sft", 0, 0.5, 0.5, 0.5),
-               _train(1, "sft", 1, 120, 180.0), _eval(1, "sft", 1, 0.5, 0.5, 0.5),
-               _train(2, "sft", 0, 90, 60.0), _eval(2, "sft", 0, 1.0, 1.0, 0.9)]
+    records = [
+        _eval(0, "base", 0, 0.25, 0.5, 0.2),
+        _eval(0, "base", 1, 0.75, 1.0, 0.4),
+        _train(1, "sft", 0, 100, 60.0),
+        _eval(1, "sft", 0, 0.5, 0.5, 0.5),
+        _train(1, "sft", 1, 120, 180.0),
+        _eval(1, "sft", 1, 0.5, 0.5, 0.5),
+        _train(2, "sft", 0, 90, 60.0),
+        _eval(2, "sft", 0, 1.0, 1.0, 0.9),
+    ]
     rows = eval_rows(records)
     assert list(rows) == [(0, "base"), (1, "sft"), (2, "sft")]
     assert rows[(0, "base")]["pass@1"] == Summary(2, 0, 0.5, math.sqrt(0.125), 0.25, 0.75)  # (0.0625 * 2) / 1
     assert rows[(1, "sft")]["sampled_tokens"].mean == 110 and rows[(1, "sft")]["minutes"].mean == 2.0
     assert "problems" not in rows[(0, "base")]
     table = stage_table(rows, (0, 1), [1, 2]).splitlines()
-    assert table[0] == ("| stage | arm | seeds | pass@1 | pass@2 | judged process reward | sampled tokens/run "
-                        "| train min/run |")
-    assert table[2] == ("| 0 | base | 2 | 0.500 ± 0.354 [0.250, 0.750] | 0.750 ± 0.354 [0.500, 1.000] "
-                        "| 0.300 ± 0.141 [0.200, 0.400] | – | – |")
+    assert table[0] == (
+        "| stage | arm | seeds | pass@1 | pass@2 | judged process reward | sampled tokens/run | train min/run |"
+    )
+    assert table[2] == (
+        "| 0 | base | 2 | 0.500 ± 0.354 [0.250, 0.750] | 0.750 ± 0.354 [0.500, 1.000] "
+        "| 0.300 ± 0.141 [0.200, 0.400] | – | – |"
+    )
     # tokens: std of 100, 120 = sqrt(200) = 14.1; minutes 1 and 3: std sqrt(2) = 1.4
-    assert table[3] == ("| 1 | sft | 2 | 0.500 ± 0.000 [0.500, 0.500] | 0.500 ± 0.000 [0.500, 0.500] "
-                        "| 0.500 ± 0.000 [0.500, 0.500] | 110 ± 14 [100, 120] | 2.0 ± 1.4 [1.0, 3.0] |")
+    assert table[3] == (
+        "| 1 | sft | 2 | 0.500 ± 0.000 [0.500, 0.500] | 0.500 ± 0.000 [0.500, 0.500] "
+        "| 0.500 ± 0.000 [0.500, 0.500] | 110 ± 14 [100, 120] | 2.0 ± 1.4 [1.0, 3.0] |"
+    )
     assert len(table) == 4  # stage 2 belongs to the other table
     assert stage_table(rows, (0, 2), [1, 2]).splitlines()[3].startswith("| 2 | sft | 1 | 1.000 | 1.000 | 0.900 | 90 |")
 
 
 def test_a_seed_without_a_value_is_left_out_and_counted_not_taken_as_zero():
-    records = [_eval(1, "sft", 0, 0.5, 1.0, 0.25), _eval(1, "sft", 1, 0.25, None, math.nan),
-               _eval(1, "sft", 2, 0.75, 0.5, 0.75)]
+    records = [
+        _eval(1, "sft", 0, 0.5, 1.0, 0.25),
+        _eval(1, "sft", 1, 0.25, None, math.nan),
+        _eval(1, "sft", 2, 0.75, 0.5, 0.75),
+    ]
     rows = eval_rows(records)
     assert rows[(1, "sft")]["pass@2"] == Summary(2, 1, 0.75, math.sqrt(0.125), 0.5, 1.0)  # not (1 + 0 + 0.5) / 3
     assert rows[(1, "sft")]["judged_process_reward"].mean == 0.5
     assert stage_table(rows, (1,), [1, 2]).splitlines()[2] == (
         "| 1 | sft | 3 | 0.500 ± 0.250 [0.250, 0.750] | 0.750 ± 0.354 [0.500, 1.000] (1 missing) "
-        "| 0.500 ± 0.354 [0.250, 0.750] (1 missing) | – | – |")
+        "| 0.500 ± 0.354 [0.250, 0.750] (1 missing) | – | – |"
+    )
 
 
 # --- end to end with the tiny random model ---------------------------------------------------------------
 
-TINY = ["--model", "tiny-random", "--env-options", '{"size": 60}', "--arms", "exprl_process,sft", "--seeds", "1",
-        "--steps", "1", "--stage2-steps", "1", "--prompts-per-step", "1", "--group-size", "2",
-        "--max-new-tokens", "8", "--eval-limit", "2", "--eval-samples", "2", "--eval-batch", "3", "--lr", "3e-5"]
+TINY = [
+    "--model",
+    "tiny-random",
+    "--env-options",
+    '{"size": 60}',
+    "--arms",
+    "exprl_process,sft",
+    "--seeds",
+    "1",
+    "--steps",
+    "1",
+    "--stage2-steps",
+    "1",
+    "--prompts-per-step",
+    "1",
+    "--group-size",
+    "2",
+    "--max-new-tokens",
+    "8",
+    "--eval-limit",
+    "2",
+    "--eval-samples",
+    "2",
+    "--eval-batch",
+    "3",
+    "--lr",
+    "3e-5",
+]
 
 
 def _state(folder):
@@ -137,15 +199,34 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
 
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [(r["kind"], r["stage"], r["arm"], r["seed"]) for r in records] == [
-        ("eval", 0, "base", 0), ("train", 1, "exprl_process", 0), ("eval", 1, "exprl_process", 0),
-        ("train", 1, "sft", 0), ("eval", 1, "sft", 0), ("train", 2, "exprl_process", 0),
-        ("eval", 2, "exprl_process", 0), ("train", 2, "sft", 0), ("eval", 2, "sft", 0)]
+        ("eval", 0, "base", 0),
+        ("train", 1, "exprl_process", 0),
+        ("eval", 1, "exprl_process", 0),
+        ("train", 1, "sft", 0),
+        ("eval", 1, "sft", 0),
+        ("train", 2, "exprl_process", 0),
+        ("eval", 2, "exprl_process", 0),
+        ("train", 2, "sft", 0),
+        ("eval", 2, "sft", 0),
+    ]
     trains = [r for r in records if r["kind"] == "train"]
-    assert [(r["config"]["train"]["agent"], r["config"]["train"]["reward"], r["config"]["train"]["judge"])
-            for r in trains] == [("grpo", "process", "reference"), ("sft", "process", "reference"),
-                                 ("grpo", "sparse", "answer"), ("grpo", "sparse", "answer")]
-    budget = {(r["config"]["train"]["steps"], r["config"]["train"]["prompts_per_step"],
-               r["config"]["train"]["group_size"], r["config"]["train"]["max_new_tokens"]) for r in trains}
+    assert [
+        (r["config"]["train"]["agent"], r["config"]["train"]["reward"], r["config"]["train"]["judge"]) for r in trains
+    ] == [
+        ("grpo", "process", "reference"),
+        ("sft", "process", "reference"),
+        ("grpo", "sparse", "answer"),
+        ("grpo", "sparse", "answer"),
+    ]
+    budget = {
+        (
+            r["config"]["train"]["steps"],
+            r["config"]["train"]["prompts_per_step"],
+            r["config"]["train"]["group_size"],
+            r["config"]["train"]["max_new_tokens"],
+        )
+        for r in trains
+    }
     assert budget == {(1, 1, 2, 8)}  # one budget for every arm and both stages
     assert {r["config"]["agent"]["lr"] for r in trains} == {3e-5}  # and one learning rate, not each agent's own
     assert trains[2]["config"]["start"] == "stage1/exprl_process/seed-0/model"
@@ -176,14 +257,24 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     assert (report["trained"], report["evaluated"], report["skipped_train"], report["skipped_eval"]) == (0, 0, 4, 5)
     assert _state(out) == before  # nothing retrained or re-evaluated, not even rewritten
 
-    changed = [*TINY[:TINY.index("--steps")], "--steps", "2", *TINY[TINY.index("--steps") + 2:]]
+    changed = [*TINY[: TINY.index("--steps")], "--steps", "2", *TINY[TINY.index("--steps") + 2 :]]
     assert main(["compare", *changed, "--output-dir", str(out)]) == 2
     assert "train.steps: 1 -> 2" in capsys.readouterr().err
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
-    config = CompareConfig(model="tiny-random", env_options='{"size": 60}', arms="exprl_process", seeds=1, steps=2,
-                           prompts_per_step=1, group_size=2, max_new_tokens=8, save_every=1, keep_checkpoints=True)
+    config = CompareConfig(
+        model="tiny-random",
+        env_options='{"size": 60}',
+        arms="exprl_process",
+        seeds=1,
+        steps=2,
+        prompts_per_step=1,
+        group_size=2,
+        max_new_tokens=8,
+        save_every=1,
+        keep_checkpoints=True,
+    )
     job, folder = Job("train", 1, "exprl_process", 0), tmp_path / "stage1/exprl_process/seed-0"
     assert train_job(config, job, tmp_path)
     straight = (folder / "metrics.jsonl").read_text().splitlines()
@@ -195,7 +286,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert resumed[0] == straight[0]  # step 1 was not trained again
 
     def comparable(line):
-        return {k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS}
+        return {k: v for k, v in json.loads(line).items() if not is_operational(k)}
 
     assert comparable(resumed[1]) == comparable(straight[1])  # and step 2 repeats the uninterrupted one
     assert (folder / "train.json").is_file() and (folder / "model").is_dir()

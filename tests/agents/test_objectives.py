@@ -11,8 +11,9 @@ NAN = float("nan")
 
 
 def close(a, b):
-    return torch.allclose(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32),
-                          atol=1e-4, equal_nan=True)
+    return torch.allclose(
+        torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32), atol=1e-4, equal_nan=True
+    )
 
 
 def test_group_advantages():
@@ -43,8 +44,9 @@ def test_process_advantages_delta_end_group():
     scores, steps = [0.2, 0.5, 0.5, 1.0], [0, 0, 1, 2, 3, 3]
     assert close(ob.process_token_advantages(scores, steps, "delta"), [0.2, 0.2, 0.3, 0.0, 0.5, 0.5])
     assert close(ob.process_token_advantages(scores, steps, "end"), [-0.8, -0.8, -0.5, -0.5, 0.0, 0.0])
-    assert close(ob.process_token_advantages(scores, steps, "group", group_mean=0.6),
-                 [-0.4, -0.4, -0.1, -0.1, 0.4, 0.4])
+    assert close(
+        ob.process_token_advantages(scores, steps, "group", group_mean=0.6), [-0.4, -0.4, -0.1, -0.1, 0.4, 0.4]
+    )
     with pytest.raises(ValueError, match="process norm"):
         ob.process_token_advantages(scores, steps, "sum")
 

@@ -25,8 +25,10 @@ def full_forward_logprobs(policy, prompts, responses, temperature):
     return rows
 
 
-SECOND_PROMPTS = {"padded": "Name a prime number larger than ten, then explain why it is prime.",
-                  "unpadded": "What is 3 + 3?"}
+SECOND_PROMPTS = {
+    "padded": "Name a prime number larger than ten, then explain why it is prime.",
+    "unpadded": "What is 3 + 3?",
+}
 
 
 @pytest.mark.parametrize("layout", SECOND_PROMPTS)
@@ -69,8 +71,13 @@ def test_greedy_sampling_equals_generate_on_each_prompt_alone(tiny, layout):
     prompts = [tiny.prompt_ids("What is 2 + 2?"), tiny.prompt_ids(SECOND_PROMPTS[layout])] * 2
     samples = tiny.sample(prompts, SamplingConfig(temperature=0.0, max_new_tokens=12))
     for prompt, sample in zip(prompts, samples):
-        alone = tiny.model.generate(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt)),
-                                    max_new_tokens=12, do_sample=False, pad_token_id=tiny.tokenizer.pad_token_id)
+        alone = tiny.model.generate(
+            input_ids=torch.tensor([prompt]),
+            attention_mask=torch.ones(1, len(prompt)),
+            max_new_tokens=12,
+            do_sample=False,
+            pad_token_id=tiny.tokenizer.pad_token_id,
+        )
         expected = alone[0, len(prompt) :].tolist()
         eos = tiny.tokenizer.eos_token_id
         expected = expected[: expected.index(eos) + 1] if eos in expected else expected

@@ -26,8 +26,16 @@ def tiny():
 def batch(tiny):
     torch.manual_seed(0)
     samples = tiny.sample([tiny.prompt_ids(f"What is {i} + 1?") for i in range(2)], SamplingConfig(max_new_tokens=6))
-    return Batch(tuple(samples), torch.tensor([1.0, 0.0]), torch.zeros(2, dtype=torch.long), "outcome",
-                 (None, None), (None, None), ("p0", "p1"), prompts=("What is 0 + 1?", "What is 1 + 1?"))
+    return Batch(
+        tuple(samples),
+        torch.tensor([1.0, 0.0]),
+        torch.zeros(2, dtype=torch.long),
+        "outcome",
+        (None, None),
+        (None, None),
+        ("p0", "p1"),
+        prompts=("What is 0 + 1?", "What is 1 + 1?"),
+    )
 
 
 REFERENCES = [Reference(("0 + 1 = 1",), "1"), Reference(("1 + 1 = 2",), "2")]
@@ -120,8 +128,16 @@ def test_the_trainer_drives_any_agent_through_the_protocol(tmp_path, monkeypatch
 
     recorder = Recorder(needs_reference)
     monkeypatch.setattr(trainer_module, "make_agent", lambda name, policy, config: recorder)
-    config = TrainConfig(model="tiny-random", env_options='{"size": 50}', judge="vowels", steps=1,
-                         prompts_per_step=1, group_size=2, max_new_tokens=6, output_dir=str(tmp_path / "run"))
+    config = TrainConfig(
+        model="tiny-random",
+        env_options='{"size": 50}',
+        judge="vowels",
+        steps=1,
+        prompts_per_step=1,
+        group_size=2,
+        max_new_tokens=6,
+        output_dir=str(tmp_path / "run"),
+    )
     Trainer(config).train()
     [references] = recorder.received
     if needs_reference:

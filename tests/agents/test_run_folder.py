@@ -16,11 +16,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.trainer import TIMING_KEYS, TrainConfig, Trainer
+from agents.trainer import TrainConfig, Trainer, is_operational
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = dict(model="tiny-random", env="ExpRL-Arith-v0", env_options='{"size": 50}', judge="vowels",
-             prompts_per_step=2, group_size=2, max_new_tokens=12)
+SMALL = dict(
+    model="tiny-random",
+    env="ExpRL-Arith-v0",
+    env_options='{"size": 50}',
+    judge="vowels",
+    prompts_per_step=2,
+    group_size=2,
+    max_new_tokens=12,
+)
 
 
 def config(folder, **overrides):
@@ -32,7 +39,7 @@ def params(policy):
 
 
 def comparable(record):
-    return {k: v for k, v in record.items() if k not in TIMING_KEYS}
+    return {k: v for k, v in record.items() if not is_operational(k)}
 
 
 def published(folder):
@@ -149,8 +156,9 @@ def test_settings_that_cannot_change_results_may_differ_on_resume(tmp_path):
 
     run = tmp_path / "run"
     Trainer(config(run, steps=1, save_every=1)).train()
-    records = Trainer(config(run, steps=2, save_every=2, keep_last=3, final_optimizer=False),
-                      GRPOConfig(micro_batch=1)).train()
+    records = Trainer(
+        config(run, steps=2, save_every=2, keep_last=3, final_optimizer=False), GRPOConfig(micro_batch=1)
+    ).train()
     assert [r["step"] for r in records] == [1, 2]
 
 
@@ -166,8 +174,25 @@ def test_a_run_stopped_before_its_first_checkpoint_is_checked_too(tmp_path):
 def test_the_cli_names_the_differing_setting_and_fresh_starts_over(tmp_path, capsys):
     from agents.cli import main
 
-    flags = ["train", "--model", "tiny-random", "--env-options", '{"size": 50}', "--judge", "vowels", "--steps", "1",
-             "--prompts-per-step", "1", "--group-size", "2", "--max-new-tokens", "8", "--output-dir", str(tmp_path)]
+    flags = [
+        "train",
+        "--model",
+        "tiny-random",
+        "--env-options",
+        '{"size": 50}',
+        "--judge",
+        "vowels",
+        "--steps",
+        "1",
+        "--prompts-per-step",
+        "1",
+        "--group-size",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main(flags) == 0
     capsys.readouterr()
     assert main(flags + ["--seed", "7"]) == 2
@@ -280,8 +305,13 @@ CHILD = textwrap.dedent("""
         durable.fsync_file = slow_fsync
     Trainer(TrainConfig(output_dir=folder, **options)).train()
 """)
-KILL_POINTS = ["inside the model write", "inside the trainer.json write", "before the folder is renamed into place",
-               "inside the deletion of an old checkpoint", "a random moment"]
+KILL_POINTS = [
+    "inside the model write",
+    "inside the trainer.json write",
+    "before the folder is renamed into place",
+    "inside the deletion of an old checkpoint",
+    "a random moment",
+]
 
 
 @pytest.fixture(scope="module")
@@ -294,9 +324,14 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_a_sigkill_inside_a_checkpoint_write_leaves_a_resumable_folder(tmp_path, uninterrupted, point):
     options = {**SMALL, "steps": 3, "save_every": 1}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, point, str(tmp_path / "run"), repr(options)], cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, point, str(tmp_path / "run"), repr(options)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     delay = None
     if point == "a random moment":
         for line in child.stdout:

@@ -88,8 +88,12 @@ def test_starts_equal_prefix_decoding_on_whole_characters_in_linear_decodes(tiny
 
     starts = token_starts(decode, ids)
     prefix = [len(tiny.tokenizer.decode(ids[:i], skip_special_tokens=True)) for i in range(len(ids))]
-    whole = [i for i in range(len(ids)) if not tiny.tokenizer.decode(ids[: i + 1]).endswith("\ufffd")
-             and (i == 0 or not tiny.tokenizer.decode(ids[:i]).endswith("\ufffd"))]
+    whole = [
+        i
+        for i in range(len(ids))
+        if not tiny.tokenizer.decode(ids[: i + 1]).endswith("\ufffd")
+        and (i == 0 or not tiny.tokenizer.decode(ids[:i]).endswith("\ufffd"))
+    ]
     assert [starts[i] for i in whole] == [prefix[i] for i in whole]
     assert starts == sorted(starts) and starts[-1] < len(text)
     assert len(calls) <= 3 * len(ids) and max(calls) <= 2 * MAX_PENDING

@@ -8,10 +8,17 @@ import torch
 from agents.batch import Batch
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
-from agents.trainer import TIMING_KEYS, TrainConfig, Trainer
+from agents.trainer import TrainConfig, Trainer, is_operational
 
-SMALL = dict(model="tiny-random", env="ExpRL-Arith-v0", env_options='{"size": 50}', judge="vowels",
-             prompts_per_step=2, group_size=2, max_new_tokens=12)
+SMALL = dict(
+    model="tiny-random",
+    env="ExpRL-Arith-v0",
+    env_options='{"size": 50}',
+    judge="vowels",
+    prompts_per_step=2,
+    group_size=2,
+    max_new_tokens=12,
+)
 
 
 def config(tmp_path, **overrides):
@@ -26,7 +33,9 @@ AGENTS = ["grpo", "ppo", "reinforce", "sft", "self_distill"]
 
 
 RUNS = [(a, r) for a in ("grpo", "ppo", "reinforce") for r in ("outcome", "process")] + [
-    ("sft", "process"), ("self_distill", "process")]  # the judge's reward does not enter these two baselines
+    ("sft", "process"),
+    ("self_distill", "process"),
+]  # the judge's reward does not enter these two baselines
 
 
 @pytest.mark.parametrize("agent, reward", RUNS)
@@ -53,7 +62,7 @@ def test_resuming_from_step_one_reproduces_the_uninterrupted_step_two(tmp_path, 
     assert [r["step"] for r in resumed] == [1, 2]
 
     def comparable(record):
-        return {k: v for k, v in record.items() if k not in TIMING_KEYS}
+        return {k: v for k, v in record.items() if not is_operational(k)}
 
     assert comparable(resumed[1]) == comparable(straight[1])
     a = Trainer(config(tmp_path / "a", steps=2, agent=agent))
@@ -87,9 +96,32 @@ def test_swapping_the_agent_is_one_flag(tmp_path, capsys):
     from agents.cli import main
 
     for agent in ("reinforce", "ppo"):
-        assert main(["train", "--agent", agent, "--model", "tiny-random", "--env-options", '{"size": 50}',
-                     "--judge", "vowels", "--steps", "1", "--prompts-per-step", "1", "--group-size", "2",
-                     "--max-new-tokens", "8", "--output-dir", str(tmp_path / agent)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--agent",
+                    agent,
+                    "--model",
+                    "tiny-random",
+                    "--env-options",
+                    '{"size": 50}',
+                    "--judge",
+                    "vowels",
+                    "--steps",
+                    "1",
+                    "--prompts-per-step",
+                    "1",
+                    "--group-size",
+                    "2",
+                    "--max-new-tokens",
+                    "8",
+                    "--output-dir",
+                    str(tmp_path / agent),
+                ]
+            )
+            == 0
+        )
         assert json.loads((tmp_path / agent / "metrics.jsonl").read_text().splitlines()[0])["step"] == 1
 
 
@@ -104,8 +136,16 @@ def sampled_batch(policy, rewards, reward_kind="outcome", n=4):
     samples = policy.sample(prompts, SamplingConfig(max_new_tokens=8))
     spans = tuple(((0, len(s.text)),) for s in samples)
     scores = tuple((float(r),) if r == r else None for r in rewards)
-    return Batch(tuple(samples), torch.tensor(rewards), torch.zeros(n, dtype=torch.long), reward_kind,
-                 scores, spans, tuple(f"p{i}" for i in range(n)), temperature=0.8)
+    return Batch(
+        tuple(samples),
+        torch.tensor(rewards),
+        torch.zeros(n, dtype=torch.long),
+        reward_kind,
+        scores,
+        spans,
+        tuple(f"p{i}" for i in range(n)),
+        temperature=0.8,
+    )
 
 
 def test_a_nan_in_the_loss_is_skipped_and_counted(tiny):
@@ -135,9 +175,16 @@ def test_unscorable_rollouts_contribute_no_gradient(tiny):
     agent = make_agent("grpo", tiny, lr=1e-3, kl_coef=0.0, micro_batch=16)
     grads_with = _grads(agent, batch)
     keep = [0, 2, 3]
-    without = Batch(tuple(batch.samples[i] for i in keep), batch.rewards[keep], batch.groups[keep], "outcome",
-                    tuple(batch.step_scores[i] for i in keep), tuple(batch.step_spans[i] for i in keep),
-                    tuple(batch.problem_ids[i] for i in keep), temperature=0.8)
+    without = Batch(
+        tuple(batch.samples[i] for i in keep),
+        batch.rewards[keep],
+        batch.groups[keep],
+        "outcome",
+        tuple(batch.step_scores[i] for i in keep),
+        tuple(batch.step_spans[i] for i in keep),
+        tuple(batch.problem_ids[i] for i in keep),
+        temperature=0.8,
+    )
     grads_without = _grads(agent, without)
     assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(grads_with, grads_without))
 
@@ -190,9 +237,12 @@ class CountingJudge:
         from judges import Cause, Status, Verdict
 
         self.items += len(items)
-        return [Verdict.unscorable("server down", Cause.BACKEND_FAILED) if k % 2 else
-                Verdict(Status.OK, outcome=0.5, step_scores=(0.5,), step_spans=((0, len(item.response)),))
-                for k, item in enumerate(items)]
+        return [
+            Verdict.unscorable("server down", Cause.BACKEND_FAILED)
+            if k % 2
+            else Verdict(Status.OK, outcome=0.5, step_scores=(0.5,), step_spans=((0, len(item.response)),))
+            for k, item in enumerate(items)
+        ]
 
     def counters(self):
         return {"items": self.items, "latency_p50_s": 0.25}

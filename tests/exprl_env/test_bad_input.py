@@ -125,11 +125,15 @@ def test_step_before_reset():
 LATIN1_ROW = '{"question": "Combien coûte un café ?", "solution": "s", "answer": "2"}\n'.encode("latin-1")
 
 
-@pytest.mark.parametrize("suffix, content, line", [
-    (".jsonl", b'{"question": "Q?", "solution": "s", "answer": "1"}\n' + LATIN1_ROW, 2),
-    (".json", b'[\n{"question": "caf\xe9", "solution": "s", "answer": "1"}\n]', 2),
-    (".csv", b"question,solution,answer\nQ?,s,1\ncaf\xe9,s,2\n", 3),
-], ids=["jsonl", "json", "csv"])
+@pytest.mark.parametrize(
+    "suffix, content, line",
+    [
+        (".jsonl", b'{"question": "Q?", "solution": "s", "answer": "1"}\n' + LATIN1_ROW, 2),
+        (".json", b'[\n{"question": "caf\xe9", "solution": "s", "answer": "1"}\n]', 2),
+        (".csv", b"question,solution,answer\nQ?,s,1\ncaf\xe9,s,2\n", 3),
+    ],
+    ids=["jsonl", "json", "csv"],
+)
 def test_a_file_that_is_not_utf8_is_named_with_line_byte_offset_and_encoding(tmp_path, suffix, content, line):
     offset = next(i for i, byte in enumerate(content) if byte >= 0x80)
     path = tmp_path / f"latin{suffix}"
@@ -196,31 +200,36 @@ def test_an_over_long_question_is_refused_at_load_naming_row_field_and_limit(tmp
     path = write_jsonl(tmp_path / "huge.jsonl", [rows[0], huge])
     with pytest.raises(DatasetError) as caught:
         load_problems(path)
-    assert f"row 1: field 'question': 10,000,010 characters, over the limit of {MAX_QUESTION_CHARS:,}" in str(caught.value)
+    assert f"row 1: field 'question': 10,000,010 characters, over the limit of {MAX_QUESTION_CHARS:,}" in str(
+        caught.value
+    )
 
 
 # --- options of the wrong type or range ---------------------------------------------------------------
-@pytest.mark.parametrize("options, error, message", [
-    ({"max_steps": 2.5}, TypeError, r"max_steps must be an int, got float 2.5"),
-    ({"max_steps": True}, TypeError, r"max_steps must be an int, got bool True"),
-    ({"max_steps": 0}, ValueError, r"max_steps must be an int >= 1, got 0"),
-    ({"max_chars": True}, TypeError, r"max_chars must be an int, got bool True"),
-    ({"max_chars": "8192"}, TypeError, r"max_chars must be an int, got str '8192'"),
-    ({"test_fraction": 1.5}, ValueError, r"test_fraction must be a number in \[0.0, 1.0\], got 1.5"),
-    ({"test_fraction": -0.1}, ValueError, r"test_fraction must be a number in"),
-    ({"test_fraction": float("nan")}, ValueError, r"test_fraction must be a number in"),
-    ({"test_fraction": "0.1"}, TypeError, r"test_fraction must be a number, got str"),
-    ({"test_fraction": True}, TypeError, r"test_fraction must be a number, got bool"),
-    ({"split": 1}, TypeError, r"split must be a str, got int 1"),
-    ({"split": "validation"}, ValueError, r"split must be one of \('train', 'test', 'all'\)|split must be one of"),
-    ({"reward": 1}, ValueError, r"reward must be one of"),
-    ({"judge_kwargs": ["x"]}, TypeError, r"judge_kwargs must be a dict"),
-    ({"columns": ["question"]}, TypeError, r"columns must be a dict"),
-    ({"size": 2.5}, TypeError, r"size must be an int, got float 2.5"),
-    ({"n_ops": True}, TypeError, r"n_ops must be an int, got bool True"),
-    ({"max_operand": 0}, ValueError, r"max_operand must be an int >= 1"),
-    ({"operators": 3}, TypeError, r"operators must be a str"),
-])
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"max_steps": 2.5}, TypeError, r"max_steps must be an int, got float 2.5"),
+        ({"max_steps": True}, TypeError, r"max_steps must be an int, got bool True"),
+        ({"max_steps": 0}, ValueError, r"max_steps must be an int >= 1, got 0"),
+        ({"max_chars": True}, TypeError, r"max_chars must be an int, got bool True"),
+        ({"max_chars": "8192"}, TypeError, r"max_chars must be an int, got str '8192'"),
+        ({"test_fraction": 1.5}, ValueError, r"test_fraction must be a number in \[0.0, 1.0\], got 1.5"),
+        ({"test_fraction": -0.1}, ValueError, r"test_fraction must be a number in"),
+        ({"test_fraction": float("nan")}, ValueError, r"test_fraction must be a number in"),
+        ({"test_fraction": "0.1"}, TypeError, r"test_fraction must be a number, got str"),
+        ({"test_fraction": True}, TypeError, r"test_fraction must be a number, got bool"),
+        ({"split": 1}, TypeError, r"split must be a str, got int 1"),
+        ({"split": "validation"}, ValueError, r"split must be one of \('train', 'test', 'all'\)|split must be one of"),
+        ({"reward": 1}, ValueError, r"reward must be one of"),
+        ({"judge_kwargs": ["x"]}, TypeError, r"judge_kwargs must be a dict"),
+        ({"columns": ["question"]}, TypeError, r"columns must be a dict"),
+        ({"size": 2.5}, TypeError, r"size must be an int, got float 2.5"),
+        ({"n_ops": True}, TypeError, r"n_ops must be an int, got bool True"),
+        ({"max_operand": 0}, ValueError, r"max_operand must be an int >= 1"),
+        ({"operators": 3}, TypeError, r"operators must be a str"),
+    ],
+)
 def test_env_options_of_the_wrong_type_or_range_are_named(options, error, message):
     with pytest.raises(error, match=message):
         gym.make("ExpRL-Arith-v0", **{"size": 10, **options})
@@ -234,25 +243,31 @@ def test_numpy_integers_are_ints_and_numpy_bools_are_not():
         gym.make("ExpRL-Arith-v0", size=10, max_steps=np.bool_(True))
 
 
-@pytest.mark.parametrize("num_envs, error, message", [
-    (2.0, TypeError, r"num_envs must be an int, got float 2.0"),
-    (True, TypeError, r"num_envs must be an int, got bool True"),
-    (0, ValueError, r"num_envs must be an int >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "num_envs, error, message",
+    [
+        (2.0, TypeError, r"num_envs must be an int, got float 2.0"),
+        (True, TypeError, r"num_envs must be an int, got bool True"),
+        (0, ValueError, r"num_envs must be an int >= 1, got 0"),
+    ],
+)
 def test_num_envs_of_the_wrong_type_or_range(num_envs, error, message):
     with pytest.raises(error, match=message):
         gym.make_vec("ExpRL-Arith-v0", num_envs=num_envs, size=10)
 
 
-@pytest.mark.parametrize("seed, options, error, message", [
-    (None, {"index": True}, TypeError, r"reset option 'index' must be an int, got bool True"),
-    (None, {"index": 1.0}, TypeError, r"reset option 'index' must be an int, got float"),
-    (None, {"problem_id": ["arith-0-2-20-0"]}, TypeError, r"reset option 'problem_id' must be a str, got list"),
-    (None, {"index": 0, "problem_id": "x"}, ValueError, r"not both"),
-    (None, ["index"], TypeError, r"reset options must be a dict"),
-    (True, None, TypeError, r"reset seed must be an int, got bool True"),
-    (1.5, None, TypeError, r"reset seed must be an int, got float"),
-])
+@pytest.mark.parametrize(
+    "seed, options, error, message",
+    [
+        (None, {"index": True}, TypeError, r"reset option 'index' must be an int, got bool True"),
+        (None, {"index": 1.0}, TypeError, r"reset option 'index' must be an int, got float"),
+        (None, {"problem_id": ["arith-0-2-20-0"]}, TypeError, r"reset option 'problem_id' must be a str, got list"),
+        (None, {"index": 0, "problem_id": "x"}, ValueError, r"not both"),
+        (None, ["index"], TypeError, r"reset options must be a dict"),
+        (True, None, TypeError, r"reset seed must be an int, got bool True"),
+        (1.5, None, TypeError, r"reset seed must be an int, got float"),
+    ],
+)
 def test_reset_arguments_of_the_wrong_type(seed, options, error, message):
     env = gym.make("ExpRL-Arith-v0", size=10, disable_env_checker=True).unwrapped
     env.reset(seed=0)

@@ -26,8 +26,10 @@ def _canary_gsm():
 
 
 def _canary_answers():
-    return [{"question": f"Name the secret number {i}.", "solution": [f"It is {CANARY}."], "answer": f"{CANARY} {i}"}
-            for i in range(6)]
+    return [
+        {"question": f"Name the secret number {i}.", "solution": [f"It is {CANARY}."], "answer": f"{CANARY} {i}"}
+        for i in range(6)
+    ]
 
 
 exprl_env.register_domain("canary-gsm", _canary_gsm)

@@ -9,14 +9,19 @@ import pytest
 import exprl_env
 from exprl_env.domains import load_problems
 from exprl_env.domains.arith import worked_steps
-from exprl_env.split import select_split, in_test_split
+from exprl_env.split import in_test_split, select_split
 
 
 def test_champ_has_270_problems_with_steps_and_answers():
     problems = load_problems("math")
     assert len(problems) == 270 and len({p.id for p in problems}) == 270
     assert {p.metadata["category"] for p in problems} == {
-        "Number-Theory", "Inequality", "Polynomial", "Sequence", "Combinatorics"}
+        "Number-Theory",
+        "Inequality",
+        "Polynomial",
+        "Sequence",
+        "Combinatorics",
+    }
     first = next(p for p in problems if p.id == "P_Combinatorics_1")
     reference = first.reference.unseal()
     assert reference.answer == "239" and len(reference.steps) == 6
@@ -59,8 +64,10 @@ def test_split_is_stable_disjoint_and_about_ten_percent():
 
 
 def test_env_split_kwarg(jsonl_file):
-    sizes = {split: len(gym.make("ExpRL-Arith-v0", size=200, split=split).unwrapped.problems)
-             for split in ("train", "test", "all")}
+    sizes = {
+        split: len(gym.make("ExpRL-Arith-v0", size=200, split=split).unwrapped.problems)
+        for split in ("train", "test", "all")
+    }
     assert sizes["train"] + sizes["test"] == sizes["all"] == 200
 
 
@@ -110,6 +117,10 @@ def test_columns_are_configurable(tmp_path):
     path.write_text(json.dumps({"problem": "Q?", "worked": ["a", "b"], "final": "3"}) + "\n")
     problems = load_problems(str(path), columns={"question": "problem", "solution": "worked", "answer": "final"})
     assert problems[0].question == "Q?" and problems[0].id == "renamed-0"
-    env = gym.make("ExpRL-Math-v0", dataset=str(path), split="all",
-                   columns={"question": "problem", "solution": "worked", "answer": "final"})
+    env = gym.make(
+        "ExpRL-Math-v0",
+        dataset=str(path),
+        split="all",
+        columns={"question": "problem", "solution": "worked", "answer": "final"},
+    )
     assert "Q?" in env.reset()[0]

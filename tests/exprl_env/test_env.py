@@ -154,14 +154,24 @@ def test_a_process_judge_that_returns_no_step_scores_is_a_loud_error():
 def _long_question_problems(length=10_000_000):
     from judges.problem import Problem, SealedReference
 
-    return [Problem("long", "long", "What is " + "1 + " * (length // 4) + "1?", SealedReference(["1 + 1 = 2"], "2")),
-            Problem("short", "long", "What is 1 + 1?", SealedReference(["1 + 1 = 2"], "2"))]
+    return [
+        Problem("long", "long", "What is " + "1 + " * (length // 4) + "1?", SealedReference(["1 + 1 = 2"], "2")),
+        Problem("short", "long", "What is 1 + 1?", SealedReference(["1 + 1 = 2"], "2")),
+    ]
 
 
 @pytest.mark.parametrize("step_mode", ["completion", "step"])
 def test_every_observation_is_in_the_observation_space_even_for_a_10_mb_question(step_mode):
-    env = gym.make("ExpRL-Arith-v0", problems=_long_question_problems(), judge="scripted", reward="process",
-                   step_mode=step_mode, max_steps=3, max_chars=50, disable_env_checker=True).unwrapped
+    env = gym.make(
+        "ExpRL-Arith-v0",
+        problems=_long_question_problems(),
+        judge="scripted",
+        reward="process",
+        step_mode=step_mode,
+        max_steps=3,
+        max_chars=50,
+        disable_env_checker=True,
+    ).unwrapped
     seen = []
     for index in (0, 1):
         for actions in (["a" * 20, "b" * 20, "c"], ["x" * 10_000], ["\\boxed{2}"]):  # ends by steps, length, answer
@@ -187,8 +197,14 @@ def test_the_observation_space_is_sized_by_the_longest_prompt_and_the_step_budge
 def test_check_env_passes_with_a_question_longer_than_any_fixed_limit(step_mode):
     from gymnasium.utils.env_checker import check_env
 
-    env = gym.make("ExpRL-Arith-v0", problems=_long_question_problems(2_000_000)[:1], judge="scripted",
-                   reward="process", step_mode=step_mode, max_chars=64).unwrapped
+    env = gym.make(
+        "ExpRL-Arith-v0",
+        problems=_long_question_problems(2_000_000)[:1],
+        judge="scripted",
+        reward="process",
+        step_mode=step_mode,
+        max_chars=64,
+    ).unwrapped
     check_env(env, skip_render_check=True)
 
 

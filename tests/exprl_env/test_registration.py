@@ -39,8 +39,7 @@ def test_stale_install_hook_is_silent():
 
     line = (Path(exprl_env.__file__).parent / "exprl_autoregister.pth").read_text().strip()
     code = f"import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p and p]\n{line}\nprint('ok')"
-    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60,
-                            cwd="/")
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=60, cwd="/")
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     assert not result.stderr
 

@@ -78,8 +78,15 @@ def _run(envs, steps):
     results = []
     for actions in steps:
         observations, rewards, terminated, truncated, infos = envs.step(actions)
-        results.append((observations, rewards.tolist(), terminated.tolist(), truncated.tolist(),
-                        list(infos.get("step_scores", []))))
+        results.append(
+            (
+                observations,
+                rewards.tolist(),
+                terminated.tolist(),
+                truncated.tolist(),
+                list(infos.get("step_scores", [])),
+            )
+        )
     return results
 
 
@@ -119,7 +126,10 @@ def test_a_judge_that_raises_steps_no_env_and_does_not_autoreset():
         envs.step(["ignored", "c", "\\boxed{2}"])
     assert [env.problem for env in envs.unwrapped.envs] == problem_before
     assert [len(env.steps) for env in envs.unwrapped.envs] == [1, 1, 1] and envs.unwrapped._autoreset.tolist() == [
-        True, False, False]
+        True,
+        False,
+        False,
+    ]
 
 
 def test_a_bad_reset_option_for_one_env_resets_no_env():
@@ -146,8 +156,9 @@ def test_a_masked_reset_returns_the_current_observation_of_the_other_envs():
 def test_the_vector_env_pickles_and_continues_identically(judge, reward):
     import pickle
 
-    envs = gym.make_vec("ExpRL-Arith-v0", num_envs=3, size=40, split="all", judge=judge, reward=reward,
-                        step_mode="step", max_steps=3)
+    envs = gym.make_vec(
+        "ExpRL-Arith-v0", num_envs=3, size=40, split="all", judge=judge, reward=reward, step_mode="step", max_steps=3
+    )
     envs.reset(seed=2)
     envs.step(["one", "two", "\\boxed{3}"])
     copy = pickle.loads(pickle.dumps(envs.unwrapped))

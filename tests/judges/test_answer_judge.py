@@ -22,14 +22,16 @@ def judge():
 
 
 def test_correct_wrong_missing_and_hedged_answers(judge):
-    verdicts = judge.score_batch([
-        item("42", r"so \boxed{42}"),
-        item("1/2", r"\boxed{0.5}"),
-        item("42", r"\boxed{41}"),
-        item("42", "forty-two"),
-        item("42", r"\boxed{41} or maybe \boxed{42}"),
-        item("42", r"\boxed{42} and again \boxed{42}"),
-    ])
+    verdicts = judge.score_batch(
+        [
+            item("42", r"so \boxed{42}"),
+            item("1/2", r"\boxed{0.5}"),
+            item("42", r"\boxed{41}"),
+            item("42", "forty-two"),
+            item("42", r"\boxed{41} or maybe \boxed{42}"),
+            item("42", r"\boxed{42} and again \boxed{42}"),
+        ]
+    )
     assert [v.answer_correct for v in verdicts] == [True, True, False, False, False, True]
     assert [v.outcome for v in verdicts] == [1.0, 1.0, 0.0, 0.0, 0.0, 1.0]
     assert all(v.status is Status.OK for v in verdicts)
@@ -37,8 +39,9 @@ def test_correct_wrong_missing_and_hedged_answers(judge):
 
 
 def test_unparseable_or_prose_reference_is_unscorable_never_one(judge):
-    verdicts = judge.score_batch([item("No such values", r"\boxed{No such values}"),
-                                  item(r"\frac{", r"\boxed{\frac{}")])
+    verdicts = judge.score_batch(
+        [item("No such values", r"\boxed{No such values}"), item(r"\frac{", r"\boxed{\frac{}")]
+    )
     assert all(v.status is Status.UNSCORABLE and v.outcome is None and v.answer_correct is None for v in verdicts)
 
 
@@ -105,17 +108,20 @@ def patched_judge():
     judge.pool.close()
 
 
-@pytest.mark.parametrize("gold, response, cause", [
-    ("31337", r"\boxed{31337}", Cause.CHECKER_FAILED),  # math-verify raised on the reference
-    ("5", r"\boxed{31337}", Cause.CHECKER_FAILED),  # ... on a valid-looking answer
-    ("2", r"\boxed{271828}", Cause.CHECKER_FAILED),  # ... while comparing
-    ("5", r"\boxed{5555}", Cause.CHECKER_FAILED),  # the worker stalled
-    ("5", r"\boxed{7777}", Cause.CHECKER_FAILED),  # the worker exited mid-check
-    ("5", r"\boxed{6666}", Cause.ANSWER_TOO_COSTLY),  # the worker computed past the limit
-    ("5", r"\boxed{2323}", Cause.ANSWER_TOO_COSTLY),  # the answer ran out math-verify's recursion depth
-    ("5", r"\boxed{x +* }", Cause.ANSWER_UNPARSABLE),  # not mathematics: the response's doing
-    ("5", r"\boxed{6}", Cause.WRONG_ANSWER),
-])
+@pytest.mark.parametrize(
+    "gold, response, cause",
+    [
+        ("31337", r"\boxed{31337}", Cause.CHECKER_FAILED),  # math-verify raised on the reference
+        ("5", r"\boxed{31337}", Cause.CHECKER_FAILED),  # ... on a valid-looking answer
+        ("2", r"\boxed{271828}", Cause.CHECKER_FAILED),  # ... while comparing
+        ("5", r"\boxed{5555}", Cause.CHECKER_FAILED),  # the worker stalled
+        ("5", r"\boxed{7777}", Cause.CHECKER_FAILED),  # the worker exited mid-check
+        ("5", r"\boxed{6666}", Cause.ANSWER_TOO_COSTLY),  # the worker computed past the limit
+        ("5", r"\boxed{2323}", Cause.ANSWER_TOO_COSTLY),  # the answer ran out math-verify's recursion depth
+        ("5", r"\boxed{x +* }", Cause.ANSWER_UNPARSABLE),  # not mathematics: the response's doing
+        ("5", r"\boxed{6}", Cause.WRONG_ANSWER),
+    ],
+)
 def test_who_pays_for_a_failed_check(patched_judge, gold, response, cause):
     verdict = patched_judge.score_batch([item(gold, response)])[0]
     assert verdict.cause is cause
@@ -158,13 +164,20 @@ def test_reference_judge_never_pays_when_a_worker_stalls_on_the_reference_or_the
     judge.answers.pool = MathCheckPool(workers=1, time_limit=FAST, command=command(PATCHED_WORKER))
     try:
         stalls, solved = problem_with_checkpoints("5555"), problem_with_checkpoints("47")  # math-verify sleeps on 5555
-        verdicts = judge.score_batch([
-            JudgeItem(stalls, "3 * 4 = 12\n\n12 + 5543 = 5555\n\n\\boxed{5556}", "process"),  # its reference stalls
-            JudgeItem(solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47.0}", "process"),  # on the replacement worker
-            JudgeItem(solved, "3 * 4 = 12\n\n\\boxed{5555}", "process"),  # its answer's check stalls
-        ])
-        assert [(v.ok, v.cause) for v in verdicts] == [(False, Cause.CHECKER_FAILED), (True, Cause.JUDGED),
-                                                      (False, Cause.CHECKER_FAILED)]
+        verdicts = judge.score_batch(
+            [
+                JudgeItem(stalls, "3 * 4 = 12\n\n12 + 5543 = 5555\n\n\\boxed{5556}", "process"),  # its reference stalls
+                JudgeItem(
+                    solved, "3 * 4 = 12\n\n12 + 35 = 47\n\n\\boxed{47.0}", "process"
+                ),  # on the replacement worker
+                JudgeItem(solved, "3 * 4 = 12\n\n\\boxed{5555}", "process"),  # its answer's check stalls
+            ]
+        )
+        assert [(v.ok, v.cause) for v in verdicts] == [
+            (False, Cause.CHECKER_FAILED),
+            (True, Cause.JUDGED),
+            (False, Cause.CHECKER_FAILED),
+        ]
         assert verdicts[1].outcome == 1.0  # three checks stalled: the reference's own, and both pairs with 5555
         assert judge.answers.counters()["math_replaced_stalled"] == 3
     finally:

@@ -30,15 +30,19 @@ def test_many_unclosed_boxes_are_ignored():
     assert boxed_answers("\\boxed{" * 3 + "1}") == ["1"]
 
 
-@pytest.mark.parametrize("text, found", [
-    ("The answer is 28081. Or the answer is 28080.", ["28081", "28080"]),
-    ("So the final answer is $\\frac{1}{2}$.", ["\\frac{1}{2}"]),
-    ("Answer: x=2, y=1", ["x=2, y=1"]),
-    ("The answer, therefore, is 3.5.", ["3.5"]),
-    ("The answer is C(10, 5).\nMore", ["C(10, 5)"]),
-    ("the answer is not 5", []), ("the answer is that it works", []),
-    ("To answer this we note 3 + 4 = 7", []),
-    ("The answer is \\boxed{5}", []),  # boxed answers are read as boxes
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("The answer is 28081. Or the answer is 28080.", ["28081", "28080"]),
+        ("So the final answer is $\\frac{1}{2}$.", ["\\frac{1}{2}"]),
+        ("Answer: x=2, y=1", ["x=2, y=1"]),
+        ("The answer, therefore, is 3.5.", ["3.5"]),
+        ("The answer is C(10, 5).\nMore", ["C(10, 5)"]),
+        ("the answer is not 5", []),
+        ("the answer is that it works", []),
+        ("To answer this we note 3 + 4 = 7", []),
+        ("The answer is \\boxed{5}", []),  # boxed answers are read as boxes
+    ],
+)
 def test_answers_stated_in_words(text, found):
     assert [answer for _, answer in stated_answers(text)] == found

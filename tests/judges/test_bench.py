@@ -99,16 +99,19 @@ def record(**changes):
     return SimpleNamespace(**{**fields, **changes})
 
 
-@pytest.mark.parametrize("changes, key, message", [
-    ({"start_idx": 12, "end_idx": 40}, "GPT-4|x", r"'start_idx', 'end_idx' = \(12, 40\)"),
-    ({"start_idx": 5, "end_idx": 5}, "GPT-4|x", r"'start_idx', 'end_idx' = \(5, 5\)"),
-    ({"end_idx": None}, "GPT-4|x", r"field 'end_idx' must be an integer"),
-    ({"start_idx": True}, "GPT-4|x", r"field 'start_idx' must be an integer"),
-    ({"text": ""}, "GPT-4|x", r"field 'text' must be a non-empty string"),
-    ({"author": "GPT-3.5"}, "GPT-4|x", r"field 'author' is 'GPT-3.5' but the key names 'GPT-4'"),
-    ({"author": "Llama"}, "Llama|x", r"field 'author': unknown model 'Llama'"),
-    ({}, "GPT-4", r"key must be 'model\|prompt setting'"),
-])
+@pytest.mark.parametrize(
+    "changes, key, message",
+    [
+        ({"start_idx": 12, "end_idx": 40}, "GPT-4|x", r"'start_idx', 'end_idx' = \(12, 40\)"),
+        ({"start_idx": 5, "end_idx": 5}, "GPT-4|x", r"'start_idx', 'end_idx' = \(5, 5\)"),
+        ({"end_idx": None}, "GPT-4|x", r"field 'end_idx' must be an integer"),
+        ({"start_idx": True}, "GPT-4|x", r"field 'start_idx' must be an integer"),
+        ({"text": ""}, "GPT-4|x", r"field 'text' must be a non-empty string"),
+        ({"author": "GPT-3.5"}, "GPT-4|x", r"field 'author' is 'GPT-3.5' but the key names 'GPT-4'"),
+        ({"author": "Llama"}, "Llama|x", r"field 'author': unknown model 'Llama'"),
+        ({}, "GPT-4", r"key must be 'model\|prompt setting'"),
+    ],
+)
 def test_malformed_records_name_the_record_and_field(changes, key, message):
     with pytest.raises(AnnotationError, match=r"P_7 \[" + re.escape(key) + r"\]: .*" + message):
         parse_annotation("P_7", key, record(**changes))
@@ -151,13 +154,18 @@ def test_cli_runs_the_answer_and_reference_judges_and_leaks_no_reference(tmp_pat
     markdown_path = tmp_path / "bench.md"
     result = subprocess.run(
         [sys.executable, "-m", "agents.cli", "judge-bench", "--limit", "16", "--markdown", str(markdown_path)],
-        capture_output=True, text=True, timeout=300, check=False)
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "reference/wrong" in result.stderr and "item/s" in result.stderr  # the progress bars
     report = json.loads(result.stdout)
     assert report["annotations"] == 16 and report["command"].startswith("exprl judge-bench --judges answer,reference")
     assert {(r["judge"], r["reference"]) for r in report["rows"]} == {
-        (j, c) for j in ("answer", "reference") for c in ("correct", "none", "wrong")}
+        (j, c) for j in ("answer", "reference") for c in ("correct", "none", "wrong")
+    }
     assert {r["group"] for r in report["rows"]} >= {"all", "tuning", "held_out", "GPT-3.5"}
     for judge in ("answer", "reference"):  # neither can judge without a reference: unscorable, not zeros
         withheld = row(report, judge, "none")["outcome"]
@@ -190,13 +198,30 @@ def scripted_grader(body):
 
 def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, champ):
     annotations, problems = champ
-    canaried = [attrs.evolve(p, reference=SealedReference((*p.reference.unseal().steps, CANARY),
-                                                         p.reference.unseal().answer)) for p in problems]
+    canaried = [
+        attrs.evolve(p, reference=SealedReference((*p.reference.unseal().steps, CANARY), p.reference.unseal().answer))
+        for p in problems
+    ]
     monkeypatch.setattr("judges.bench.load_annotations", lambda version: annotations)
     monkeypatch.setattr("exprl_env.domains.champ.load_champ", lambda version: canaried)
     with ScriptedServer(scripted_grader) as server:
-        code = main(["judge-bench", "--judges", "answer", "--llm-url", server.base_url, "--llm-model", "scripted",
-                     "--limit", "10", "--references", "correct,none", "--markdown", str(tmp_path / "b.md")])
+        code = main(
+            [
+                "judge-bench",
+                "--judges",
+                "answer",
+                "--llm-url",
+                server.base_url,
+                "--llm-model",
+                "scripted",
+                "--limit",
+                "10",
+                "--references",
+                "correct,none",
+                "--markdown",
+                str(tmp_path / "b.md"),
+            ]
+        )
         assert any(CANARY in first_user_text(b) for b in server.requests)  # the judge did see the reference
     captured = capsys.readouterr()
     assert code == 0 and "llm/none" in captured.err

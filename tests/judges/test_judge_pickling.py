@@ -38,8 +38,16 @@ def _pool_of(judge):
 def test_a_judge_unpickled_in_a_fresh_process_scores_the_same():
     judge = make_judge("reference")
     items = [JudgeItem(p, "6 * 2 = 12\n\n\\boxed{28080}", "process") for p in load_problems("gsm", size=3)]
-    child = "import pickle, sys; judge, items = pickle.load(sys.stdin.buffer); " \
-            "pickle.dump(judge.score_batch(items), sys.stdout.buffer)"
-    done = subprocess.run([sys.executable, "-c", child], input=pickle.dumps((judge, items)), capture_output=True,
-                          timeout=120, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    child = (
+        "import pickle, sys; judge, items = pickle.load(sys.stdin.buffer); "
+        "pickle.dump(judge.score_batch(items), sys.stdout.buffer)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child],
+        input=pickle.dumps((judge, items)),
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert pickle.loads(done.stdout) == judge.score_batch(items)

@@ -10,9 +10,9 @@ import pytest
 
 import exprl_env
 from exprl_env.domains import load_problems
-from judges.problem import Problem, SealedReference
 from judges import JudgeItem, make_judge
 from judges.llm_judge import LLMJudge
+from judges.problem import Problem, SealedReference
 from tests.conftest import CANARY
 from tests.judges.scripted_server import ScriptedServer, first_user_text, user_text
 from tests.judges.test_reference_judge import GAMING
@@ -45,8 +45,9 @@ def test_outcome_and_process_verdicts():
     with ScriptedServer(grader) as server:
         judge = judge_for(server)
         response = "6 * 2 = 12\n\nWRONG step\n\nso \\boxed{28080}"
-        outcome, process = judge.score_batch([JudgeItem(PROBLEM, "12 then 2340", "outcome"),
-                                              JudgeItem(PROBLEM, response, "process")])
+        outcome, process = judge.score_batch(
+            [JudgeItem(PROBLEM, "12 then 2340", "outcome"), JudgeItem(PROBLEM, response, "process")]
+        )
     assert outcome.ok and outcome.outcome == 0.75 and outcome.step_scores is None
     assert process.step_scores == (1.0, 0.0, 1.0) and process.first_error_step == 1
     assert process.answer_correct is True and process.outcome == 1.0
@@ -165,6 +166,7 @@ def test_a_response_cannot_pull_in_the_reference_through_template_fields():
 
 def test_the_judges_rationale_never_reaches_the_policy():
     """The judge quotes the reference in its reasoning; none of it may reach info or observations."""
+
     def leaky(body):
         text = first_user_text(body)
         if "List the key checkpoints" in text:
@@ -175,15 +177,23 @@ def test_the_judges_rationale_never_reaches_the_policy():
         return 200, json.dumps({"reasoning": f"The reference says {CANARY}", "score": 3})
 
     def canary_problems():
-        return [Problem(f"c{i}", "canary-llm", f"What is {i} + {i}?", SealedReference([f"{CANARY} {i}"], str(2 * i)))
-                for i in range(1, 4)]
+        return [
+            Problem(f"c{i}", "canary-llm", f"What is {i} + {i}?", SealedReference([f"{CANARY} {i}"], str(2 * i)))
+            for i in range(1, 4)
+        ]
 
     exprl_env.register_domain("canary-llm", canary_problems)
     with ScriptedServer(leaky) as server:
         seen = []
         for reward, step_mode in [("outcome", "completion"), ("process", "completion"), ("process", "step")]:
-            env = gym.make("ExpRL-canary-llm-v0", split="all", reward=reward, step_mode=step_mode, judge="llm",
-                           judge_kwargs={"base_url": server.base_url, "model": "scripted"})
+            env = gym.make(
+                "ExpRL-canary-llm-v0",
+                split="all",
+                reward=reward,
+                step_mode=step_mode,
+                judge="llm",
+                judge_kwargs={"base_url": server.base_url, "model": "scripted"},
+            )
             observation, info = env.reset(seed=0)
             seen += [observation, repr(info)]
             for action in ["Two plus two.", "It is \\boxed{4}."]:
@@ -261,8 +271,14 @@ def test_a_vector_env_with_the_llm_judge_pickles_and_shares_one_rebuilt_judge():
 
     exprl_env.register_domain("canary-llm-pickle", lambda: [CANARY_PROBLEM])
     with ScriptedServer(canary_leaky_server) as server:
-        envs = gym.make_vec("ExpRL-canary-llm-pickle-v0", num_envs=3, split="all", reward="process", judge="llm",
-                            judge_kwargs={"base_url": server.base_url, "model": "scripted"})
+        envs = gym.make_vec(
+            "ExpRL-canary-llm-pickle-v0",
+            num_envs=3,
+            split="all",
+            reward="process",
+            judge="llm",
+            judge_kwargs={"base_url": server.base_url, "model": "scripted"},
+        )
         envs.reset(seed=0)
         stepped = envs.step(["1 + 1 = 2"] * 3)
         data = pickle.dumps(envs.unwrapped)

@@ -43,8 +43,9 @@ def items():
 
 
 def test_a_batch_against_the_real_server_gives_verdicts_or_unscorable(server, folder):
-    judge = make_judge("llm", base_url=server.base_url, model=folder, max_tokens=48, max_concurrency=2,
-                       parse_retries=1, max_retries=2)
+    judge = make_judge(
+        "llm", base_url=server.base_url, model=folder, max_tokens=48, max_concurrency=2, parse_retries=1, max_retries=2
+    )
     verdicts = judge.score_batch(items())
     assert len(verdicts) == 3
     for verdict in verdicts:
@@ -59,8 +60,16 @@ def test_a_batch_against_the_real_server_gives_verdicts_or_unscorable(server, fo
 
 def test_server_killed_mid_batch_gives_retries_then_unscorable_and_the_run_goes_on(folder):
     server = TransformersServer(folder)
-    judge = make_judge("llm", base_url=server.base_url, model=folder, max_tokens=48, max_concurrency=1,
-                       parse_retries=0, max_retries=2, timeout=30.0)
+    judge = make_judge(
+        "llm",
+        base_url=server.base_url,
+        model=folder,
+        max_tokens=48,
+        max_concurrency=1,
+        parse_retries=0,
+        max_retries=2,
+        timeout=30.0,
+    )
     judge.backend.backoff = 0.05
     batch = [JudgeItem(PROBLEMS[i % 3], f"Attempt {i}: 6 * 2 = 12.", "outcome") for i in range(6)]
     result: list = []

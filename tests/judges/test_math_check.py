@@ -103,7 +103,7 @@ READY_THEN = "import os, sys, time\nprint('ready', flush=True)\n"
 FAKE_WORKERS = {
     "garbage": READY_THEN + "for line in sys.stdin:\n    print('garbage', flush=True)\n",
     "half a line, then silence": READY_THEN + "sys.stdin.readline()\nsys.stdout.write('[1, \"eq')\nsys.stdout.flush()\n"
-                                              "time.sleep(60)\n",
+    "time.sleep(60)\n",
     "exits": READY_THEN + "sys.stdin.readline()\nsys.exit(0)\n",
     "closes its stdin": READY_THEN + "os.close(0)\ntime.sleep(60)\n",
     "endless line": READY_THEN + "sys.stdin.readline()\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
@@ -192,16 +192,19 @@ def patched_pool():
     pool.close()
 
 
-@pytest.mark.parametrize("gold, answer, status, detail", [
-    ("31337", "31337", "error", "ValueError while parsing the reference"),
-    ("5", "31337", "error", "ValueError while parsing the answer"),
-    ("2", "271828", "error", "ZeroDivisionError while comparing"),
-    ("5", "2323", "timeout", "RecursionError while parsing the answer"),
-    ("5", "6666", "timeout", "the check ran past the limit"),
-    ("5", "5555", "stalled", "the worker stopped making progress"),
-    ("5", "7777", "crashed", "the worker exited with code 3"),
-    ("4242", "4242", "equal", ""),  # a stray print cannot be taken for a reply
-])
+@pytest.mark.parametrize(
+    "gold, answer, status, detail",
+    [
+        ("31337", "31337", "error", "ValueError while parsing the reference"),
+        ("5", "31337", "error", "ValueError while parsing the answer"),
+        ("2", "271828", "error", "ZeroDivisionError while comparing"),
+        ("5", "2323", "timeout", "RecursionError while parsing the answer"),
+        ("5", "6666", "timeout", "the check ran past the limit"),
+        ("5", "5555", "stalled", "the worker stopped making progress"),
+        ("5", "7777", "crashed", "the worker exited with code 3"),
+        ("4242", "4242", "equal", ""),  # a stray print cannot be taken for a reply
+    ],
+)
 def test_math_verify_failures_are_sorted_by_whose_fault_they_are(patched_pool, gold, answer, status, detail):
     result = patched_pool.check(gold, answer)
     assert (result.status, result.detail) == (status, detail)
@@ -231,11 +234,14 @@ def test_a_worker_that_stops_reading_is_stalled_even_mid_request():
         pool.close()
 
 
-@pytest.mark.parametrize("code", [
-    "import sys; sys.modules['math_verify'] = None\nimport judges.math_worker as w; w.main()",  # broken import
-    "import time; time.sleep(60)",  # never says it is ready
-    "print('hello', flush=True)",  # says something else
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import sys; sys.modules['math_verify'] = None\nimport judges.math_worker as w; w.main()",  # broken import
+        "import time; time.sleep(60)",  # never says it is ready
+        "print('hello', flush=True)",  # says something else
+    ],
+)
 def test_a_worker_that_cannot_start_fails_its_checks_quickly(monkeypatch, code):
     monkeypatch.setattr("judges.math_check.START_PROBE", 0.5)
     pool = MathCheckPool(workers=2, time_limit=FAST, command=command(code))
@@ -256,11 +262,13 @@ def test_a_missing_worker_program_is_a_start_failure():
 
 
 def test_a_worker_left_computing_by_a_killed_trainer_dies_by_its_own_cpu_limit():
-    trainer = (f"from judges.math_check import MathCheckPool\n"
-               f"pool = MathCheckPool(workers=1, time_limit=1.0, command={command(PATCHED_WORKER)!r})\n"
-               f"assert pool.check('1', '1').equal\n"
-               f"print(pool._pool[0].process.pid, flush=True)\n"
-               f"pool.check('5', '6666')\n")  # computes forever, where math-verify's alarm is not armed
+    trainer = (
+        f"from judges.math_check import MathCheckPool\n"
+        f"pool = MathCheckPool(workers=1, time_limit=1.0, command={command(PATCHED_WORKER)!r})\n"
+        f"assert pool.check('1', '1').equal\n"
+        f"print(pool._pool[0].process.pid, flush=True)\n"
+        f"pool.check('5', '6666')\n"
+    )  # computes forever, where math-verify's alarm is not armed
     parent = subprocess.Popen([sys.executable, "-c", trainer], stdout=subprocess.PIPE, cwd=ROOT)
     worker = psutil.Process(int(parent.stdout.readline()))
     idle = sum(worker.cpu_times()[:2])

@@ -56,8 +56,9 @@ def test_reference_prefixes_rise_full_reference_scores_high_unrelated_low(judge,
         assert list(verdict.step_scores) == sorted(verdict.step_scores), problem.id
         assert verdict.first_error_step is None and verdict.answer_correct in (True, None)
     shifted = problems[7:] + problems[:7]
-    unrelated = [v for _, v in scorable(judge, problems, [reference_response(p) for p in shifted])
-                 if not v.answer_correct]
+    unrelated = [
+        v for _, v in scorable(judge, problems, [reference_response(p) for p in shifted]) if not v.answer_correct
+    ]
     assert sum(v.outcome <= 0.2 for v in unrelated) >= 0.9 * len(unrelated)
     assert sum(v.outcome for v in unrelated) / len(unrelated) <= 0.06
 
@@ -141,8 +142,9 @@ def test_an_item_past_its_deadline_is_unscorable_and_the_rest_of_the_batch_is_ju
         return analyse(text, spans, deadline)
 
     monkeypatch.setattr(judges.reference_judge, "analyse", slow_on_request)
-    slow, fine = judge.score_batch([JudgeItem(gsm0, "slow: 6 * 2 = 12", "process"),
-                                    JudgeItem(gsm0, "6 * 2 = 12", "process")])
+    slow, fine = judge.score_batch(
+        [JudgeItem(gsm0, "slow: 6 * 2 = 12", "process"), JudgeItem(gsm0, "6 * 2 = 12", "process")]
+    )
     assert not slow.ok and slow.cause is Cause.JUDGE_TIMEOUT and slow.outcome is None
     assert fine.ok and fine.outcome == 0.25
     assert judge.stats["timeouts"] == 1
@@ -167,9 +169,14 @@ def test_an_unboxed_answer_spray_earns_nothing(judge, champ):
     assert {v.cause for v in verdicts} <= {Cause.SEVERAL_ANSWERS, Cause.SPRAY}
 
 
-@pytest.mark.parametrize("hedge", ["The answer is 28081. Or the answer is 28080.",
-                                   "The answer is 28080.\n\nOr the answer is 28081.",
-                                   "Answer: 28080 (or 28081)\n\nThe final answer is 28081."])
+@pytest.mark.parametrize(
+    "hedge",
+    [
+        "The answer is 28081. Or the answer is 28080.",
+        "The answer is 28080.\n\nOr the answer is 28081.",
+        "Answer: 28080 (or 28081)\n\nThe final answer is 28081.",
+    ],
+)
 def test_an_unboxed_hedge_earns_nothing(judge, gsm0, hedge):
     verdict = one(judge, gsm0, hedge)
     assert verdict.outcome == 0.0 and verdict.cause is Cause.SEVERAL_ANSWERS
@@ -204,7 +211,7 @@ def test_stating_both_evaluation_orders_is_not_an_answer(judge):
     problems = load_problems("arith", size=40, n_ops=2)
     checked, paid = 0, []
     for problem in problems:
-        operands, operators = problem.question[len("What is "):-1].split()[0::2], problem.question.split()[3::2]
+        operands, operators = problem.question[len("What is ") : -1].split()[0::2], problem.question.split()[3::2]
         operands = [int(v) for v in operands]
         right, _ = worked_steps(operands, operators)
         wrong = _left_to_right(operands, operators)
@@ -233,17 +240,21 @@ def test_true_arithmetic_on_the_questions_numbers_is_a_spray(judge):
     problems = load_problems("arith", size=60, n_ops=3)
     responses = []
     for problem in problems:
-        numbers = [int(v) for v in problem.question[len("What is "):-1].split()[0::2]]
-        pairs = [(a, b) for i, a in enumerate(numbers) for b in numbers[i + 1:]]
-        responses.append("\n\n".join(f"{a} {op} {b} = {r}" for a, b in pairs
-                                       for op, r in (("+", a + b), ("-", a - b), ("*", a * b))))
+        numbers = [int(v) for v in problem.question[len("What is ") : -1].split()[0::2]]
+        pairs = [(a, b) for i, a in enumerate(numbers) for b in numbers[i + 1 :]]
+        responses.append(
+            "\n\n".join(f"{a} {op} {b} = {r}" for a, b in pairs for op, r in (("+", a + b), ("-", a - b), ("*", a * b)))
+        )
     verdicts = [v for _, v in scorable(judge, problems, responses)]
     assert max(v.outcome for v in verdicts) == 0.0 and {v.cause for v in verdicts} == {Cause.SPRAY}
 
 
 def test_problems_without_a_checkable_answer_need_three_checkpoints(judge, champ):
-    few = [p for p in champ if cached_rubric(p).answer is None
-           and len(cached_rubric(p).intermediate) < MIN_CHECKPOINTS_WITHOUT_ANSWER]
+    few = [
+        p
+        for p in champ
+        if cached_rubric(p).answer is None and len(cached_rubric(p).intermediate) < MIN_CHECKPOINTS_WITHOUT_ANSWER
+    ]
     assert len(few) >= 40  # 43 CHAMP problems: one small value would be worth the whole problem
     for verdict in judge.score_batch([JudgeItem(p, reference_response(p), "process") for p in few]):
         assert not verdict.ok and verdict.cause is Cause.REFERENCE_NOT_CHECKABLE
@@ -268,19 +279,37 @@ def test_several_different_answers_are_a_hedge_even_when_the_answer_cannot_be_ch
 # --- false arithmetic in any notation (item 4) ------------------------------------------------------
 
 
-@pytest.mark.parametrize("false", [
-    "6 * 2 = 13", "6 \\times 2 = 13", "$6 \\cdot 2 = 13$", "6 x 2 = 13", "\uff16 \u00d7 \uff12 \uff1d \uff11\uff13",
-    "So a 6 * 2 = 13 split.", "\\(6 \\times 2 = 13\\)", "6 times 2 is 13", "12 \\div 3 = 5", "\\frac{12}{3} = 5",
-    "1,000 + 2{,}000 = 3\\,001", "2^{10} = 1000", "3\u00b2 = 10", "6\u22c52 = 13", "(6)(2) = 13", "13 = 6 * 2",
-])
+@pytest.mark.parametrize(
+    "false",
+    [
+        "6 * 2 = 13",
+        "6 \\times 2 = 13",
+        "$6 \\cdot 2 = 13$",
+        "6 x 2 = 13",
+        "\uff16 \u00d7 \uff12 \uff1d \uff11\uff13",
+        "So a 6 * 2 = 13 split.",
+        "\\(6 \\times 2 = 13\\)",
+        "6 times 2 is 13",
+        "12 \\div 3 = 5",
+        "\\frac{12}{3} = 5",
+        "1,000 + 2{,}000 = 3\\,001",
+        "2^{10} = 1000",
+        "3\u00b2 = 10",
+        "6\u22c52 = 13",
+        "(6)(2) = 13",
+        "13 = 6 * 2",
+    ],
+)
 def test_false_arithmetic_in_any_notation_is_the_first_error(judge, gsm0, false):
     verdict = one(judge, gsm0, false + "\n\n" + reference_response(gsm0))
     assert verdict.first_error_step == 0 and verdict.outcome == 0.0
 
 
 def test_step_spans_stay_exact_whatever_the_notation(judge, gsm0):
-    response = ("$6 \\times 2 = 12$ days\n\n\\(195 \\cdot 12 = 2{,}340\\) a month\n\n"
-                "\uff12\uff13\uff14\uff10 \u00d7 12 = 28\u2009080\n\n\\boxed{28080}")
+    response = (
+        "$6 \\times 2 = 12$ days\n\n\\(195 \\cdot 12 = 2{,}340\\) a month\n\n"
+        "\uff12\uff13\uff14\uff10 \u00d7 12 = 28\u2009080\n\n\\boxed{28080}"
+    )
     verdict = one(judge, gsm0, response)
     assert verdict.step_spans == tuple(split_steps(response))
     assert verdict.step_scores == (0.25, 0.5, 0.5, 1.0) and verdict.first_error_step is None
@@ -289,12 +318,15 @@ def test_step_spans_stay_exact_whatever_the_notation(judge, gsm0):
 # --- honest solutions in another form (item 5) ------------------------------------------------------
 
 
-@pytest.mark.parametrize("index, response", [
-    (0, "13 - 14 * 2 = 13 - 28 = -15\n\nThe final answer is \\boxed{-15}."),  # one-line chain
-    (0, "We get 13 - 14 * 2 = 13 - 28 = -15."),  # the same, unboxed
-    (1, "13 + 10 = 23\n\n16 - 23 = -7\n\nThe final answer is \\boxed{-7}."),  # another evaluation order
-    (1, "16 - (13 + 10) = 16 - 23 = -7"),
-])
+@pytest.mark.parametrize(
+    "index, response",
+    [
+        (0, "13 - 14 * 2 = 13 - 28 = -15\n\nThe final answer is \\boxed{-15}."),  # one-line chain
+        (0, "We get 13 - 14 * 2 = 13 - 28 = -15."),  # the same, unboxed
+        (1, "13 + 10 = 23\n\n16 - 23 = -7\n\nThe final answer is \\boxed{-7}."),  # another evaluation order
+        (1, "16 - (13 + 10) = 16 - 23 = -7"),
+    ],
+)
 def test_a_correct_arith_solution_by_another_route_is_paid_in_full(judge, index, response):
     problem = load_problems("arith", size=2, n_ops=2)[index]  # 13 - 14 * 2; 16 - 13 - 10
     verdict = one(judge, problem, response)
@@ -303,19 +335,26 @@ def test_a_correct_arith_solution_by_another_route_is_paid_in_full(judge, index,
 
 def test_a_correct_gsm_solution_by_another_route_is_paid_in_full(judge, gsm0):
     merged = "He earns 195 * (6 * 2) = 2340 a month.\n\nSo 2340 * 12 = 28080 a year.\n\n\\boxed{28080}"
-    weekly = ("Each week he earns 195 * 6 = 1170.\n\nEach month 1170 * 2 = 2340.\n\n"
-              "Each year 2340 * 12 = 28080.\n\nThe answer is 28080.")
+    weekly = (
+        "Each week he earns 195 * 6 = 1170.\n\nEach month 1170 * 2 = 2340.\n\n"
+        "Each year 2340 * 12 = 28080.\n\nThe answer is 28080."
+    )
     for response in (merged, weekly):
         verdict = one(judge, gsm0, response)
         assert verdict.ok and verdict.outcome == 1.0, response
         assert list(verdict.step_scores) == sorted(verdict.step_scores)
 
 
-@pytest.mark.parametrize("response", [
-    "\\boxed{28080}", "The answer is 28080.", "The total is 28080.",
-    "0 + 28080 = 28080\n\n\\boxed{28080}",  # true, but from nothing the question gives
-    "12 * 2340 = 28080\n\n\\boxed{28080}",  # 2340 from nowhere: a miracle step
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "\\boxed{28080}",
+        "The answer is 28080.",
+        "The total is 28080.",
+        "0 + 28080 = 28080\n\n\\boxed{28080}",  # true, but from nothing the question gives
+        "12 * 2340 = 28080\n\n\\boxed{28080}",  # 2340 from nowhere: a miracle step
+    ],
+)
 def test_a_right_answer_without_checkable_work_is_unscorable_not_a_guess(judge, gsm0, response):
     verdict = one(judge, gsm0, response)
     assert not verdict.ok and verdict.cause is Cause.ROUTE_NOT_CHECKABLE and verdict.outcome is None
@@ -337,10 +376,70 @@ def test_a_wrong_answer_by_any_route_is_not_paid_for_its_answer(judge, gsm0):
 
 # --- never raises, never a bad verdict --------------------------------------------------------------
 
-TRICKY = ["1", "2", "12", "-", "+", "*", "/", "÷", "^", "=", "≈", "(", ")", "{", "}", "\\frac", "\\times", "\\cdot",
-          "\\boxed{", "\\text{", "$", "\\(", "\\)", " ", "\n", "\n\n", ".", ",", ":", "x", "a", "is", "the answer is",
-          "answer:", "%", "²", "½", "６", "×", "−", "…", "...", "mod", "\\left(", "\\right)", "0.5", "1,000", "{,}",
-          "\\,", "### Step", "1. ", "Step 2:", "2x", "f(", "_", "!", "≡", "π", "\\sqrt{", "1e5", "∞", "\\"]
+TRICKY = [
+    "1",
+    "2",
+    "12",
+    "-",
+    "+",
+    "*",
+    "/",
+    "÷",
+    "^",
+    "=",
+    "≈",
+    "(",
+    ")",
+    "{",
+    "}",
+    "\\frac",
+    "\\times",
+    "\\cdot",
+    "\\boxed{",
+    "\\text{",
+    "$",
+    "\\(",
+    "\\)",
+    " ",
+    "\n",
+    "\n\n",
+    ".",
+    ",",
+    ":",
+    "x",
+    "a",
+    "is",
+    "the answer is",
+    "answer:",
+    "%",
+    "²",
+    "½",
+    "６",
+    "×",
+    "−",
+    "…",
+    "...",
+    "mod",
+    "\\left(",
+    "\\right)",
+    "0.5",
+    "1,000",
+    "{,}",
+    "\\,",
+    "### Step",
+    "1. ",
+    "Step 2:",
+    "2x",
+    "f(",
+    "_",
+    "!",
+    "≡",
+    "π",
+    "\\sqrt{",
+    "1e5",
+    "∞",
+    "\\",
+]
 
 
 def test_random_text_gets_a_valid_verdict_and_never_an_internal_error(judge):
@@ -348,8 +447,14 @@ def test_random_text_gets_a_valid_verdict_and_never_an_internal_error(judge):
 
     rng = random.Random(12)
     problems = load_problems("gsm", size=3) + load_problems("arith", size=3, n_ops=2) + load_problems("math")[:5]
-    items = [JudgeItem(rng.choice(problems), "".join(rng.choice(TRICKY) for _ in range(rng.randint(1, 80))),
-                       rng.choice(["outcome", "process"])) for _ in range(600)]
+    items = [
+        JudgeItem(
+            rng.choice(problems),
+            "".join(rng.choice(TRICKY) for _ in range(rng.randint(1, 80))),
+            rng.choice(["outcome", "process"]),
+        )
+        for _ in range(600)
+    ]
     for item, verdict in zip(items, judge.score_batch(items)):
         if verdict.cause is Cause.CHECKER_FAILED:  # only math-verify failing on an answer, never the analysis
             assert stated_answers(item.response) or boxed_answers(item.response), item.response
@@ -378,8 +483,9 @@ def test_a_checker_failure_on_a_stated_answer_is_unscorable(monkeypatch, judge, 
 
     def failing(pairs):
         results = check_many(pairs)
-        return [type(r)(failure) if gold != "28080" or answer == "x^2" else r
-                for r, (gold, answer) in zip(results, pairs)]
+        return [
+            type(r)(failure) if gold != "28080" or answer == "x^2" else r for r, (gold, answer) in zip(results, pairs)
+        ]
 
     monkeypatch.setattr(judge.answers.pool, "check_many", failing)
     verdict = one(judge, gsm0, "6 * 2 = 12\n\nThe answer is x^2.")
@@ -388,7 +494,10 @@ def test_a_checker_failure_on_a_stated_answer_is_unscorable(monkeypatch, judge, 
 
 def test_a_fault_of_the_pool_on_stated_answers_is_unscorable(monkeypatch, judge, gsm0):
     check_many = judge.answers.pool.check_many
-    monkeypatch.setattr(judge.answers.pool, "check_many",
-                        lambda pairs: check_many(pairs) if len(pairs) == 1 and pairs[0][1] == "28080" else 1 / 0)
+    monkeypatch.setattr(
+        judge.answers.pool,
+        "check_many",
+        lambda pairs: check_many(pairs) if len(pairs) == 1 and pairs[0][1] == "28080" else 1 / 0,
+    )
     verdict = one(judge, gsm0, "6 * 2 = 12\n\nThe answer is x^2.")
     assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED

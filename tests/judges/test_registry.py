@@ -41,7 +41,12 @@ def user_module(monkeypatch):
             raise AssertionError("a class without score_batch must never be instantiated")
 
     module.MyJudge, module.Declared, module.build, module.unmarked, module.NotAJudge = (
-        MyJudge, Declared, build, unmarked, NotAJudge)
+        MyJudge,
+        Declared,
+        build,
+        unmarked,
+        NotAJudge,
+    )
     module.instance = MyJudge(3)
     monkeypatch.setitem(sys.modules, "user_judges", module)
     return module
@@ -49,8 +54,11 @@ def user_module(monkeypatch):
 
 def test_os_system_is_refused_and_runs_nothing(tmp_path):
     target = tmp_path / "pwned"
-    with pytest.raises(TypeError, match=r"judge 'os:system' is a builtin_function_or_method, not a judge.*nothing was "
-                                        r"called"):
+    with pytest.raises(
+        TypeError,
+        match=r"judge 'os:system' is a builtin_function_or_method, not a judge.*nothing was "
+        r"called",
+    ):
         make_judge("os:system", command=f"echo pwned > {target}")
     assert not target.exists()
 
@@ -64,8 +72,9 @@ def test_builtins_eval_and_exec_are_refused_and_run_nothing(tmp_path):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("spec", ["subprocess:Popen", "user_judges:unmarked", "user_judges:NotAJudge", "os:environ",
-                                  "builtins:type"])
+@pytest.mark.parametrize(
+    "spec", ["subprocess:Popen", "user_judges:unmarked", "user_judges:NotAJudge", "os:environ", "builtins:type"]
+)
 def test_other_callables_and_objects_are_refused(user_module, spec):
     with pytest.raises(TypeError, match="not a judge"):
         make_judge(spec, args=["true"])
@@ -85,7 +94,8 @@ def test_a_user_judge_class_a_marked_factory_and_an_instance_still_work(user_mod
     assert make_judge("user_judges:build").strictness == 2
     assert make_judge("user_judges:instance") is user_module.instance
     assert gym.make("ExpRL-Arith-v0", size=5, judge="user_judges:MyJudge", reward="outcome").unwrapped.judge.name == (
-        "scripted")
+        "scripted"
+    )
 
 
 def test_options_given_to_a_judge_instance_are_an_error(user_module):
@@ -100,9 +110,15 @@ def test_a_registered_factory_is_trusted_without_the_mark():
         register_judge("broken", 42)
 
 
-@pytest.mark.parametrize("spec, message", [(":Judge", "a judge path is 'module:attr'"), ("os:", "'module:attr'"),
-                                           ("no_such_module_exprl:J", "cannot import module"),
-                                           ("os:no_such_attr", "has no attribute")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (":Judge", "a judge path is 'module:attr'"),
+        ("os:", "'module:attr'"),
+        ("no_such_module_exprl:J", "cannot import module"),
+        ("os:no_such_attr", "has no attribute"),
+    ],
+)
 def test_malformed_and_missing_specs(spec, message):
     with pytest.raises(ValueError, match=message):
         make_judge(spec)

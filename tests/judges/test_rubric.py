@@ -16,9 +16,13 @@ def test_gsm_rubric_has_the_chain_results_and_the_answer():
 
 
 def test_givens_expressions_and_repeats_are_not_checkpoints():
-    rubric = build_rule_rubric(problem(
-        "Ann has 7 apples and buys 5 more, then 3 more.",
-        ["7 + 5 = 12 apples", "So 12 + 3 = 15.", "Total 7=7 and 2 = 1+1 is fine"], "15"))
+    rubric = build_rule_rubric(
+        problem(
+            "Ann has 7 apples and buys 5 more, then 3 more.",
+            ["7 + 5 = 12 apples", "So 12 + 3 = 15.", "Total 7=7 and 2 = 1+1 is fine"],
+            "15",
+        )
+    )
     assert [c.value for c in rubric.intermediate] == ["12"]
     assert rubric.answer.value == "15"
 
