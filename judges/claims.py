@@ -2,9 +2,9 @@
 
 Pure functions over text, used by the ``reference`` judge and the rule-based rubric builder. Text is
 first rewritten into plain notation (:mod:`judges.notation`: LaTeX, Unicode, thousands separators),
-then cut into tokens by one regex without nested quantifiers, and everything after that walks the
-token list: the whole analysis is linear in the text's length (the old nested-quantifier patterns
-backtracked exponentially on ``1 + 2 + ... + 14 is the sum``), and it checks a :class:`Deadline`.
+then cut into tokens by :mod:`judges.arithmetic` (one regex without nested quantifiers), and everything
+after that walks the token list: the whole analysis is linear in the text's length (the old nested-quantifier
+patterns backtracked exponentially on ``1 + 2 + ... + 14 is the sum``), and it checks a :class:`Deadline`.
 
 - A value counts as *stated* only in result position (after ``=``, "is", "equals", "gives", ...), and
   only when it is the whole result (``= 70+99`` states nothing); a fraction in lowest terms (``= 3/4``,
@@ -31,22 +31,27 @@ backtracked exponentially on ``1 + 2 + ... + 14 is the sum``), and it checks a :
 from __future__ import annotations
 
 import bisect
-import contextlib
 import itertools
 import math
-import re
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import attrs
 
+from judges.arithmetic import (
+    ARITH_KINDS,
+    CHECK_EVERY,
+    MAX_LITERAL_CHARS,
+    NotArithmetic,
+    Token,
+    evaluate_arithmetic,
+    evaluate_tokens,
+    literal,
+    number,
+    token_readings,
+    tokenize,
+)
 from judges.deadline import Deadline
 from judges.notation import Normalized, normalize
-
-MAX_MAGNITUDE = 1e30
-MAX_LITERAL_CHARS = 40
-MAX_NESTING = 60
-_CHECK_EVERY = 512  # tokens between deadline checks
 
 LINK_WORDS = frozenset({"is", "equals", "gives", "makes", "are", "yields"})
 """Words that join two sides of an equation, like ``=``."""
@@ -83,184 +88,6 @@ MODULAR_WORDS = frozenset({"mod", "modulo", "pmod", "bmod", "congruent"})
 ARTICLES = frozenset({"a", "A", "I"})  # single-letter words that are English, not variables or "x"
 _SENTENCE_END = ",;:?!]"
 _COMPARISONS = "<>≤≥≠"
-
-_TOKEN = re.compile(
-    r"(?P<num>[0-9]+(?:\.[0-9]+)?)"
-    r"|(?P<word>[^\W\d_]\w*)"
-    r"|(?P<cmd>\\[A-Za-z]+|\\.)"
-    r"|(?P<op>[-+*/÷^])"
-    r"|(?P<eq>[=≈])"
-    r"|(?P<lp>\()"
-    r"|(?P<rp>\))"
-    r"|(?P<pct>%)"
-    r"|(?P<space>\s+)"
-    r"|(?P<other>.)",
-    re.DOTALL,
-)
-_ARITH = frozenset({"num", "op", "lp", "rp", "pct"})
-
-
-class Token(NamedTuple):
-    kind: str
-    """num, word, cmd, op, eq, lp, rp, pct or other."""
-    text: str
-    start: int
-    end: int
-
-
-def tokenize(text: str, deadline: Deadline | None = None) -> list[Token]:
-    """The tokens of (normalized) text, whitespace dropped; positions index ``text``."""
-    tokens = []
-    for count, match in enumerate(_TOKEN.finditer(text)):
-        if deadline is not None and count % _CHECK_EVERY == 0:
-            deadline.check()
-        if match.lastgroup != "space":
-            tokens.append(Token(match.lastgroup, match.group(), match.start(), match.end()))
-    return tokens
-
-
-# --- evaluation ----------------------------------------------------------------------------------------
-
-
-class NotArithmetic(ValueError):
-    """The tokens are not plain arithmetic this module can evaluate."""
-
-
-def _literal(text: str) -> float:
-    if len(text) > MAX_LITERAL_CHARS:
-        raise NotArithmetic("number too long to check")
-    return float(text)
-
-
-def _number(text: str) -> float | None:
-    """A number token's value, or None when it is too long to be a checkable value."""
-    return float(text) if len(text) <= MAX_LITERAL_CHARS else None
-
-
-def _apply(op: str, left: float, right: float) -> float:
-    if op == "+":
-        result = left + right
-    elif op == "-":
-        result = left - right
-    elif op == "*":
-        result = left * right
-    elif op in "/÷":
-        if right == 0:
-            raise NotArithmetic("division by zero")
-        result = left / right
-    else:
-        if abs(right) > 64 or abs(left) > 1e6:
-            raise NotArithmetic("power too large to check")
-        result = left**right
-    if isinstance(result, complex) or not math.isfinite(result) or abs(result) > MAX_MAGNITUDE:
-        raise NotArithmetic("result out of range")
-    return result
-
-
-class _Parser:
-    """Recursive descent over tokens ``[start, end)``: ``+ -`` < ``* / ÷`` < unary sign < ``^`` (right)."""
-
-    def __init__(self, tokens: Sequence[Token], start: int, end: int):
-        self.tokens, self.position, self.end, self.depth = tokens, start, end, 0
-        self.subvalues: list[float] = []
-
-    def parse(self) -> float:
-        value = self._sum()
-        if self.position != self.end:
-            raise NotArithmetic("trailing tokens")
-        return value
-
-    def _peek(self, kind: str, texts: str | None = None) -> Token | None:
-        if self.position < self.end:
-            token = self.tokens[self.position]
-            if token.kind == kind and (texts is None or token.text in texts):
-                return token
-        return None
-
-    def _binary(self, left: float, op: str, right: float) -> float:
-        value = _apply(op, left, right)
-        self.subvalues.append(value)
-        return value
-
-    def _sum(self) -> float:
-        value = self._product()
-        while token := self._peek("op", "+-"):
-            self.position += 1
-            value = self._binary(value, token.text, self._product())
-        return value
-
-    def _product(self) -> float:
-        value = self._signed()
-        while token := self._peek("op", "*/÷"):
-            self.position += 1
-            value = self._binary(value, token.text, self._signed())
-        return value
-
-    def _signed(self) -> float:
-        if token := self._peek("op", "+-"):
-            self.position += 1
-            value = self._nested(self._signed)
-            return -value if token.text == "-" else value
-        return self._power()
-
-    def _power(self) -> float:
-        base = self._atom()
-        if self._peek("op", "^"):
-            self.position += 1
-            return self._binary(base, "^", self._nested(self._signed))
-        return base
-
-    def _atom(self) -> float:
-        if token := self._peek("num"):
-            self.position += 1
-            value = _literal(token.text)
-        elif self._peek("lp"):
-            self.position += 1
-            value = self._nested(self._sum)
-            if not self._peek("rp"):
-                raise NotArithmetic("unbalanced parentheses")
-            self.position += 1
-        else:
-            raise NotArithmetic("expected a number")
-        if self._peek("pct"):
-            self.position += 1
-            value /= 100
-        return value
-
-    def _nested(self, parse) -> float:
-        self.depth += 1
-        if self.depth > MAX_NESTING:
-            raise NotArithmetic("nested too deeply")
-        value = parse()
-        self.depth -= 1
-        return value
-
-
-def _value(tokens: Sequence[Token], start: int, end: int) -> tuple[float, list[float]]:
-    """(value, values of its binary operations) of tokens ``[start, end)``; raises NotArithmetic."""
-    parser = _Parser(tokens, start, end)
-    return parser.parse(), parser.subvalues
-
-
-def _readings(tokens: Sequence[Token], start: int, end: int) -> list[float]:
-    """The values a person may mean: standard precedence, and ``÷`` splitting the whole expression
-    (``10÷1/2`` read as 10 ÷ (1/2), as worked solutions commonly write it)."""
-    values = []
-    with contextlib.suppress(NotArithmetic):
-        values.append(_value(tokens, start, end)[0])
-    splits = [i for i in range(start, end) if tokens[i].text == "÷"]
-    if splits:
-        try:
-            bounds = [start, *splits, end]
-            parts = [_value(tokens, a + (a != start), b)[0] for a, b in itertools.pairwise(bounds)]
-            total = parts[0]
-            for part in parts[1:]:
-                total = _apply("/", total, part)
-            values.append(total)
-        except NotArithmetic:
-            pass
-    return values
-
 
 # --- runs, chains and results --------------------------------------------------------------------------
 
@@ -419,11 +246,11 @@ def _plain_run(tokens: Sequence[Token], start: int, end: int) -> Run | None:
         return None
     if core_end == end and not _clean_after(tokens, end):
         return None
-    readings = _readings(tokens, core_start, core_end)
+    readings = token_readings(tokens, core_start, core_end)
     if not readings:
         return None
     try:
-        subvalues = _value(tokens, core_start, core_end)[1]
+        subvalues = evaluate_tokens(tokens, core_start, core_end)[1]
     except NotArithmetic:
         subvalues = []
     literals, body = [], []
@@ -436,7 +263,7 @@ def _plain_run(tokens: Sequence[Token], start: int, end: int) -> Run | None:
                 and tokens[index - 1].text == "-"
                 and (index - 1 == core_start or tokens[index - 2].kind in ("op", "lp"))
             )  # a sign, not a subtraction
-            literals.append((-1 if negative else 1) * _literal(token.text) / (100 if percent else 1))
+            literals.append((-1 if negative else 1) * literal(token.text) / (100 if percent else 1))
         if token.kind not in ("pct", "lp", "rp"):
             body.append(token)
     single = None
@@ -452,7 +279,7 @@ def _plain_run(tokens: Sequence[Token], start: int, end: int) -> Run | None:
         single=single,
         percent=single is not None and tokens[core_end - 1].kind == "pct",
         rounded=any("." in t.text for t in numbers),
-        leading=_literal(first.text) if first.kind == "num" else None,
+        leading=literal(first.text) if first.kind == "num" else None,
     )
 
 
@@ -491,7 +318,7 @@ def _runs(tokens: Sequence[Token]) -> list[tuple[int, int]]:
     """Maximal stretches of arithmetic tokens, as [start, end) index pairs."""
     runs, start = [], None
     for index, token in enumerate(tokens):
-        if token.kind in _ARITH:
+        if token.kind in ARITH_KINDS:
             if start is None:
                 start = index
         elif start is not None:
@@ -530,7 +357,7 @@ def _result_after(tokens: Sequence[Token], index: int, run_end: dict[int, int]) 
         after = position + 1
         if after < count and tokens[after].kind == "pct":
             after += 1
-        value = _number(tokens[position].text)
+        value = number(tokens[position].text)
         if value is not None and not _continued(tokens, position, after):
             return sign * value, position
     if index in run_end:
@@ -611,12 +438,12 @@ def analyse_tokens(tokens: Sequence[Token], deadline: Deadline | None = None) ->
     plain: dict[int, Run | None] = {}
     results, false, derived, derivations, operands = [], [], [], [], []
     for count, (start, end) in enumerate(run_bounds):
-        if deadline is not None and count % _CHECK_EVERY == 0:
+        if deadline is not None and count % CHECK_EVERY == 0:
             deadline.check()
         plain[start] = _plain_run(tokens, start, end)
     for index, token in enumerate(tokens):
         if token.kind == "num" and _is_operand(tokens, index):
-            value = _number(token.text)
+            value = number(token.text)
             if value is not None:
                 operands.append((-value if _signed_negative(tokens, index) else value, token.start))
         fraction = _fraction_operand(tokens, index)
@@ -708,7 +535,7 @@ def _fraction_operand(tokens: Sequence[Token], index: int) -> float | None:
     after = index + 3 < len(tokens) and tokens[index + 3].kind == "op"
     if denominator.kind != "num" or not (before or after):
         return None
-    a, b = _number(numerator.text), _number(denominator.text)
+    a, b = number(numerator.text), number(denominator.text)
     return a / b if a is not None and b else None
 
 
@@ -759,32 +586,11 @@ def false_equations(step: str) -> list[str]:
     return [step[a:b] for a, b in spans]
 
 
-def numbers_in(text: str) -> list[float]:
-    """Every number written in the text (after normalization), signless, in order."""
-    values = (_number(t.text) for t in tokenize(normalize(text).text) if t.kind == "num")
-    return [v for v in values if v is not None]
-
-
-def readings(expression: str) -> list[float]:
-    """The values of a plain arithmetic expression under each admissible reading (see :func:`_readings`)."""
-    tokens = tokenize(normalize(expression).text)
-    return _readings(tokens, 0, len(tokens)) if tokens else []
-
-
-def evaluate_arithmetic(expression: str) -> float | None:
-    """The value of a plain arithmetic expression (``+ - * / × ÷ ^``, parentheses, LaTeX), or None."""
-    tokens = tokenize(normalize(expression).text)
-    try:
-        return _value(tokens, 0, len(tokens))[0] if tokens else None
-    except NotArithmetic:
-        return None
-
-
 def value_of(answer: str) -> float | None:
     """The number an answer denotes (``28,080``, ``-15``, ``\\frac{1}{2}``, ``2^{10}``), or None."""
     return evaluate_arithmetic(answer)
 
 
-def to_number(text: str) -> float | None:
+def tonumber(text: str) -> float | None:
     """The number a token like ``£2,340`` or ``-3.5`` denotes, or None."""
     return value_of(text)

@@ -38,6 +38,7 @@ Time: the text analysis is linear in the response's length and each item has a w
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Sequence
 
 import attrs
@@ -61,6 +62,7 @@ _WRONG_STATUSES = {DIFFERENT, TIMEOUT, TOO_LONG}  # a stated answer that is not 
 _ANSWER_STATUSES = _WRONG_STATUSES | {EQUAL, ANSWER_UNPARSABLE, GOLD_UNPARSABLE}
 ROUTE_CONSTANTS = frozenset({0.5, 1.0, 2.0, 3.0, 4.0, 7.0, 10.0, 12.0, 24.0, 30.0, 52.0, 60.0, 100.0, 365.0, 1000.0})
 """Numbers a route may use without the question giving them (halves, units of time, percent)."""
+_log = logging.getLogger("exprl")
 
 
 @attrs.frozen
@@ -121,7 +123,7 @@ class ReferenceJudge:
         self.split = split
         self.item_time_limit = item_time_limit
         self.answers = AnswerJudge(time_limit=time_limit, workers=workers, answer_format=answer_format)
-        self.stats = {"items": 0, "unscorable": 0, "timeouts": 0}
+        self.stats = {"items": 0, "unscorable": 0, "timeouts": 0, "errors": 0}
 
     def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]:
         answer_verdicts = self.answers.score_batch(items)  # one pooled math-verify batch for all answers
@@ -179,7 +181,9 @@ class ReferenceJudge:
             return self._score(item, answer, stated, Deadline(self.item_time_limit))
         except DeadlineExceeded as error:
             return Verdict.unscorable(f"text analysis {error}", Cause.JUDGE_TIMEOUT)
-        except (ArithmeticError, IndexError, KeyError, RecursionError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001 - a bug here must cost one item, never the training run
+            _log.exception("the reference judge failed on an item of problem %s", item.problem.id)
+            self.stats["errors"] += 1
             return Verdict.unscorable(f"text analysis failed ({type(error).__name__})", Cause.CHECKER_FAILED)
 
     def _score(

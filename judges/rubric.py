@@ -26,7 +26,8 @@ from collections import OrderedDict
 import attrs
 
 from judges.answers import is_prose
-from judges.claims import analyse_tokens, tokenize, value_of
+from judges.arithmetic import tokenize
+from judges.claims import analyse_tokens, value_of
 from judges.notation import normalize
 from judges.problem import Problem
 

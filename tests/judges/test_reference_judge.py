@@ -468,13 +468,16 @@ def test_random_text_gets_a_valid_verdict_and_never_an_internal_error(judge):
             assert verdict.cause in (Cause.REFERENCE_NOT_CHECKABLE, Cause.ROUTE_NOT_CHECKABLE), item.response
 
 
-def test_a_fault_of_the_text_analysis_is_that_items_unscorable_verdict(monkeypatch, judge, gsm0):
+@pytest.mark.parametrize("bug", [IndexError, TypeError, AttributeError])
+def test_a_fault_of_the_text_analysis_is_that_items_unscorable_verdict(monkeypatch, judge, gsm0, bug, caplog):
     def broken(text, spans, deadline=None):
-        raise IndexError("a bug")
+        raise bug("a bug")
 
     monkeypatch.setattr(judges.reference_judge, "analyse", broken)
+    errors = judge.stats["errors"]
     verdict = one(judge, gsm0, "6 * 2 = 12")
-    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED and "IndexError" in verdict.reason
+    assert not verdict.ok and verdict.cause is Cause.CHECKER_FAILED and bug.__name__ in verdict.reason
+    assert judge.stats["errors"] == errors + 1 and "reference judge failed" in caplog.text  # counted and logged
 
 
 @pytest.mark.parametrize("failure", ["crashed", "stalled", "error", "something new"])
