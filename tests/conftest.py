@@ -90,6 +90,21 @@ class VowelJudge:
 register_judge("vowels", VowelJudge)
 
 
+def tiny_train_flags(output_dir, *extra: str) -> list[str]:
+    """``exprl train`` flags for a one-step run of the tiny random model with the vowels judge (seconds)."""
+    settings = {
+        "--model": "tiny-random",
+        "--env-options": '{"size": 50}',
+        "--judge": "vowels",
+        "--steps": "1",
+        "--prompts-per-step": "1",
+        "--group-size": "2",
+        "--max-new-tokens": "8",
+        "--output-dir": str(output_dir),
+    }
+    return ["train", *[word for pair in settings.items() for word in pair], *extra]
+
+
 def write_jsonl(path, rows) -> str:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return str(path)

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from agents.trainer import TrainConfig, Trainer, is_operational
+from tests.conftest import tiny_train_flags
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(
@@ -174,25 +175,7 @@ def test_a_run_stopped_before_its_first_checkpoint_is_checked_too(tmp_path):
 def test_the_cli_names_the_differing_setting_and_fresh_starts_over(tmp_path, capsys):
     from agents.cli import main
 
-    flags = [
-        "train",
-        "--model",
-        "tiny-random",
-        "--env-options",
-        '{"size": 50}',
-        "--judge",
-        "vowels",
-        "--steps",
-        "1",
-        "--prompts-per-step",
-        "1",
-        "--group-size",
-        "2",
-        "--max-new-tokens",
-        "8",
-        "--output-dir",
-        str(tmp_path),
-    ]
+    flags = tiny_train_flags(tmp_path)
     assert main(flags) == 0
     capsys.readouterr()
     assert main(flags + ["--seed", "7"]) == 2

@@ -9,6 +9,7 @@ from agents.batch import Batch
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
 from agents.trainer import TrainConfig, Trainer, is_operational
+from tests.conftest import tiny_train_flags
 
 SMALL = dict(
     model="tiny-random",
@@ -96,32 +97,7 @@ def test_swapping_the_agent_is_one_flag(tmp_path, capsys):
     from agents.cli import main
 
     for agent in ("reinforce", "ppo"):
-        assert (
-            main(
-                [
-                    "train",
-                    "--agent",
-                    agent,
-                    "--model",
-                    "tiny-random",
-                    "--env-options",
-                    '{"size": 50}',
-                    "--judge",
-                    "vowels",
-                    "--steps",
-                    "1",
-                    "--prompts-per-step",
-                    "1",
-                    "--group-size",
-                    "2",
-                    "--max-new-tokens",
-                    "8",
-                    "--output-dir",
-                    str(tmp_path / agent),
-                ]
-            )
-            == 0
-        )
+        assert main(tiny_train_flags(tmp_path / agent, "--agent", agent)) == 0
         assert json.loads((tmp_path / agent / "metrics.jsonl").read_text().splitlines()[0])["step"] == 1
 
 
