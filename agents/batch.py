@@ -27,7 +27,7 @@ class Batch:
     reward_kind: str
     """``sparse``, ``outcome`` or ``process``."""
     step_scores: tuple[tuple[float, ...] | None, ...]
-    """Per rollout, the judge's process score after each step (process reward), else None."""
+    """Per rollout, the judge's cumulative progress after each step (``Verdict.step_scores``), else None."""
     step_spans: tuple[tuple[tuple[int, int], ...] | None, ...]
     """Per rollout, each judged step's character span in the response text."""
     problem_ids: tuple[str, ...]
@@ -35,6 +35,8 @@ class Batch:
     """The observation (prompt text) of each rollout: public, what the policy was shown."""
     temperature: float = 1.0
     """The sampling temperature: log-probs for the loss are taken from the same tempered distribution."""
+    step_ratings: tuple[tuple[float, ...] | None, ...] = ()
+    """Per rollout, the judge's own rating of each step (``Verdict.step_ratings``), else None; () when not given."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -59,6 +61,7 @@ def batch_from_step(
     """The batch for one vector-env step whose envs were reset group by group (``group_size`` each)."""
     n = len(samples)
     scores = [tuple(s) if s is not None else None for s in _column(infos, "step_scores", n)]
+    ratings = [tuple(s) if s is not None else None for s in _column(infos, "step_ratings", n)]
     spans = [tuple(tuple(span) for span in s) if s is not None else None for s in _column(infos, "step_spans", n)]
     return Batch(
         samples=tuple(samples),
@@ -70,4 +73,5 @@ def batch_from_step(
         problem_ids=tuple(_column(infos, "problem_id", n)),
         prompts=tuple(prompts),
         temperature=temperature,
+        step_ratings=tuple(ratings),
     )

@@ -194,7 +194,7 @@ class ExpRLEnv(gym.Env[str, str]):
             return
         if not isinstance(verdict, Verdict):
             raise RuntimeError(f"judge {self.judge.name!r} returned {type(verdict).__name__}, not a Verdict")
-        if self.reward_mode == "process" and verdict.ok and not verdict.step_scores:
+        if self.reward_mode == "process" and verdict.ok and not (verdict.step_scores or verdict.step_ratings):
             raise RuntimeError(f"judge {self.judge.name!r} returned an ok process verdict without step scores")
         if self.reward_mode == "outcome" and verdict.ok and verdict.outcome is None:
             raise RuntimeError(f"judge {self.judge.name!r} returned an ok outcome verdict without an outcome")
@@ -233,7 +233,7 @@ class ExpRLEnv(gym.Env[str, str]):
             return 1.0 if verdict.answer_correct else 0.0
         if self.reward_mode == "outcome":
             return float(verdict.outcome)
-        score = verdict.step_scores[-1]
+        score = (verdict.step_scores or verdict.step_ratings)[-1]  # a judge that only rates steps: its last rating
         reward, self._paid_score = score - self._paid_score, score
         return reward
 

@@ -25,7 +25,9 @@ from exprl_env.checks import check_int
 from exprl_env.env import ExpRLEnv, judge_items
 from judges.problem import Problem
 
-NULLABLE_INFO = frozenset({"outcome_score", "step_scores", "step_spans", "first_error_step", "answer_correct"})
+NULLABLE_INFO = frozenset(
+    {"outcome_score", "step_scores", "step_ratings", "step_spans", "first_error_step", "answer_correct"}
+)
 
 
 class ExpRLVectorEnv(VectorEnv):

@@ -113,9 +113,13 @@ class Verdict:
     outcome: float | None = attrs.field(default=None, validator=_unit_interval)
     """Outcome-level score in [0, 1]; None when unscorable."""
     step_scores: tuple[float, ...] | None = None
-    """Process score s_k in [0, 1] after each step k (credit for steps 1..k); None if not computed."""
+    """Cumulative progress s_k in [0, 1] after each step k: the credit steps 1..k have earned together (the
+    environment's process reward pays s_k - s_{k-1}); None if the judge does not measure progress."""
+    step_ratings: tuple[float, ...] | None = None
+    """Each step's own rating r_k in [0, 1], judged as a next move on the reference's path, whatever came before
+    (the paper's step score, (rating - 1) / 4 on its 1-5 scale; what DeltaNorm differences); None if not rated."""
     step_spans: tuple[Span, ...] | None = None
-    """Character span of each scored step in the response, aligned with ``step_scores``."""
+    """Character span of each scored step in the response, aligned with ``step_scores`` and ``step_ratings``."""
     first_error_step: int | None = None
     """0-based index of the first step the judge found wrong, None if none (or not judged)."""
     answer_correct: bool | None = None
@@ -128,11 +132,14 @@ class Verdict:
     def __attrs_post_init__(self) -> None:
         if self.cause.scorable != (self.status is Status.OK):
             raise ValueError(f"Verdict.cause {self.cause.value!r} does not go with status {self.status.value!r}")
-        if self.step_scores is not None:
-            for score in self.step_scores:
-                _unit_interval(self, attrs.fields(Verdict).step_scores, score)
-            if self.step_spans is not None and len(self.step_spans) != len(self.step_scores):
-                raise ValueError("Verdict.step_spans and step_scores must have the same length")
+        for field in (attrs.fields(Verdict).step_scores, attrs.fields(Verdict).step_ratings):
+            scores = getattr(self, field.name)
+            if scores is None:
+                continue
+            for score in scores:
+                _unit_interval(self, field, score)
+            if self.step_spans is not None and len(self.step_spans) != len(scores):
+                raise ValueError(f"Verdict.step_spans and {field.name} must have the same length")
 
     @classmethod
     def unscorable(cls, reason: str, cause: Cause = Cause.CHECKER_FAILED) -> Verdict:
@@ -149,6 +156,7 @@ class Verdict:
             "verdict_cause": self.cause.value,
             "outcome_score": self.outcome,
             "step_scores": self.step_scores,
+            "step_ratings": self.step_ratings,
             "step_spans": self.step_spans,
             "first_error_step": self.first_error_step,
             "answer_correct": self.answer_correct,
