@@ -141,7 +141,7 @@ class GRPO:
         plans = [chunked(part, self.config.micro_batch) for part in parts]
         old_logp = self._old_logprobs(batch, [chunk for plan in plans[1:] for chunk in plan])
         total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
-        tracked = {"clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0}
+        tracked = {"clip_fraction": 0.0, "kl": 0.0, **({"entropy": 0.0} if self.config.entropy_coef > 0 else {})}
         reports = []
         for part, plan in zip(parts, plans):
             losses = (self._micro_loss(batch, part, c, advantages, old_logp, total_tokens, tracked) for c in plan)

@@ -167,7 +167,7 @@ def clipped_policy_loss(
 
 def sequence_sum(sequences: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A ``reduce`` that sums the valid tokens' values and divides by ``sequences``: the PipelineRL aggregation of the
-    authors' stage 2 (stage2_pipeline_rl/pipelinerl/finetune/rl/__init__.py:225,290-292: token weight 1 / batch_size,
+    authors' stage 2 (stage2_pipeline_rl/pipelinerl/finetune/rl/__init__.py:225,286-292: token weight 1 / batch_size,
     batch_size = the sequences of one optimizer step, finetune_loop.py:585), so a long sequence weighs more."""
     return lambda values, mask: (values * mask).sum() / max(sequences, 1)
 
