@@ -32,7 +32,8 @@ def bench_prompts(policy: Policy, rows: int = 8) -> list[list[int]]:
 
 
 def process_batch(policy: Policy, rows: int = 8, new_tokens: int = 64) -> Batch:
-    """Sampled responses to simple prompts, groups of 4, one judged step each with rewards spread over [0, 1]."""
+    """Sampled responses to simple prompts, groups of 4, one judged step each (progress and rating alike) with rewards
+    spread over [0, 1]."""
     prompts = bench_prompts(policy, rows)
     torch.manual_seed(0)
     samples = policy.sample(prompts, SamplingConfig(temperature=0.8, max_new_tokens=new_tokens))
@@ -47,6 +48,7 @@ def process_batch(policy: Policy, rows: int = 8, new_tokens: int = 64) -> Batch:
         tuple(f"p{i}" for i in range(rows)),
         prompts=tuple(f"Q{i}" for i in range(rows)),
         temperature=0.8,
+        step_ratings=tuple((float(r),) for r in rewards),  # one step: its rating is its progress
     )
 
 

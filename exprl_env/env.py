@@ -6,11 +6,19 @@ far; the episode terminates at a boxed final answer and truncates at ``max_steps
 
 Rewards (``reward=``, default ``"process"`` with the offline ``reference`` judge: the ExpRL reward):
 ``"sparse"`` pays 1 for a correct final answer; ``"outcome"`` pays the judge's
-outcome score in [0, 1]; ``"process"`` pays s_k - s_{k-1} per step (s_0 = 0), so an episode's rewards add
-up to its final process score; ``info["step_spans"]`` are character offsets into the response (the
-observation after the prompt and one ``STEP_SEPARATOR``). An over-long response earns 0 in every mode (the
-paper's rule; in step mode the truncating step takes back what earlier steps were paid). A verdict the judge could not
-reach pays NaN and sets ``info["verdict_status"] = "unscorable"``: loud, maskable, never a fake 0.
+outcome score in [0, 1]; ``"process"`` pays s_k - s_{k-1} per step (s_0 = 0) of the judge's cumulative progress
+s_k (a judge that only rates steps: of its ratings), so an episode's rewards add up to its final process score;
+``info["step_spans"]`` are character offsets into the response (the observation after the prompt and one
+``STEP_SEPARATOR``) and ``info["step_ratings"]`` each step's own rating, when the judge gives them. This per-step
+reward is the environment's reward, what an RL agent's return sums; it is not the authors' process advantage
+(DeltaNorm differences step ratings, and its steps sum to 0): agents build advantages from ``info``
+(:mod:`agents.objectives`). A verdict the judge could not reach pays NaN and sets
+``info["verdict_status"] = "unscorable"``: loud, maskable, never a fake 0.
+
+``max_chars`` (:data:`MAX_CHARS` by default) is a guard against absurd inputs, not the authors' length rule: a
+response longer than that earns 0 unjudged in every mode (in step mode the truncating step takes back what earlier
+steps were paid). The authors' rule (a response cut off at the *token* cap earns 0) is the trainer's, which knows
+whether a sample finished (``TrainConfig.truncated_reward``).
 
 Every observation is inside ``observation_space``: its length limit is the longest prompt of the env's
 problems, plus (in step mode) a separator and ``max_chars``; the observation after an over-long step
@@ -45,6 +53,13 @@ from judges.answers import boxed_answers
 from judges.problem import Problem
 
 REWARDS = ("sparse", "outcome", "process")
+MAX_CHARS = 131_072
+"""The default guard on a response's length in characters: 8 characters for each of the 16,384 response tokens of
+the authors' runs. Real math text is far denser in tokens: measured with the SmolLM2 tokenizer (digits one token
+each, as in Qwen's), CHAMP's 270 reference solutions average 2.03 characters per token (the most of any one: 3.75),
+gsm_symbolic's 2.62, English prose (this project's README) 3.21. So the guard fires before the token cap only on
+text of more than 8 characters per token on average, which only degenerate output reaches (runs of a repeated
+long token)."""
 STEP_MODES = ("completion", "step")
 DEFAULT_JUDGE = {"sparse": "answer", "outcome": "reference", "process": "reference"}
 
@@ -78,7 +93,7 @@ class ExpRLEnv(gym.Env[str, str]):
         judge_kwargs: dict[str, Any] | None = None,
         step_mode: str = "completion",
         max_steps: int = 16,
-        max_chars: int = 8192,
+        max_chars: int = MAX_CHARS,
         columns: dict[str, str] | None = None,
         hf_split: str = "train",
         problems: Sequence[Problem] | None = None,

@@ -60,6 +60,19 @@ def test_overlong_response_earns_zero_and_truncates():
     assert (reward, terminated, truncated, info["overlong"]) == (0.0, False, True, True)
 
 
+def test_the_default_length_guard_leaves_a_response_at_the_authors_token_cap_to_the_judge():
+    """16,384 response tokens of math text at 4 characters each (denser than any math text measured, see MAX_CHARS):
+    judged like any response, not zeroed unread as over-long (the token cap is the trainer's rule)."""
+    env = arith_env(judge="scripted")
+    env.reset(options={"index": 0})
+    steps, answer = reference_steps(env)
+    body = "\n\n".join(steps) + "\n\n"
+    response = body * (16_384 * 4 // len(body) + 1) + f"\\boxed{{{answer}}}"
+    assert len(response) > 16_384 * 4
+    _, reward, terminated, truncated, info = env.step(response)
+    assert (info["overlong"], terminated, truncated, info["verdict_status"], reward) == (False, True, False, "ok", 1.0)
+
+
 def test_process_rewards_add_up_to_the_final_score_in_step_mode():
     env = arith_env(reward="process", judge="scripted", step_mode="step", max_steps=8)
     observation, _ = env.reset(options={"index": 5})
