@@ -7,6 +7,10 @@ reward, so the policy is rewarded for any text that sways the judge. Before a re
   ``<verdict>``, chat-role tags) get their angle brackets swapped for look-alikes (``‹/response›``);
 - verdict-like JSON keys (``"score":``, ``"steps":``, ...) lose their ASCII double quotes, so a planted
   verdict is no longer the JSON the judge is asked to write, and cannot be mistaken for it when parsed;
+- a score label (``Score: 5``, ``**Score:** 5``, ``score = 5``, ``Score 5``, any case) gets its ``s`` swapped for
+  the Cyrillic look-alike ``ѕ``: the paper protocol reads the judge's verdict from the first ``Score:`` of its
+  reply (or the first ``Score`` when there is none, as the authors do), so a judge quoting a planted line in its
+  reasoning must not put a readable ``Score:`` before its own;
 - template fields (``{reference}``, ``{question}``) lose their braces, although :func:`fill` already
   never re-reads inserted text.
 
@@ -17,21 +21,24 @@ from __future__ import annotations
 
 import re
 
-SECTIONS = ("question", "reference", "response", "checkpoints", "steps", "step", "verdict", "instructions")
+SECTIONS = ("problem", "question", "reference", "response", "checkpoints", "steps", "step", "verdict", "instructions")
 _ROLE_TAGS = ("system", "user", "assistant", "im_start", "im_end", "eot_id", "start_of_turn", "end_of_turn")
 _TAG = re.compile(r"<\s*(/?)\s*\|?\s*(" + "|".join(SECTIONS + _ROLE_TAGS) + r")\b([^<>]{0,40})>", re.IGNORECASE)
 _VERDICT_KEY = re.compile(
     r"\"\s*(score|scores|rating|ratings|reasoning|steps|step_scores|outcome|verdict|checkpoints)\s*\"(\s*:)",
     re.IGNORECASE,
 )
+_SCORE_LABEL = re.compile(r"([sS])(core)(?=[\s*_]*(?:[:：=]|\d))", re.IGNORECASE)
+_LOOK_ALIKE_S = {"s": "ѕ", "S": "Ѕ"}  # U+0455, U+0405
 _FIELD = re.compile(r"\{\s*(" + "|".join(SECTIONS) + r")\s*\}", re.IGNORECASE)
 _FIELD_TEMPLATE = re.compile(r"\{(\w+)\}")
 
 
 def neutralize(text: str) -> str:
-    """The response with fence-breaking tags, planted verdict keys and template fields defused."""
+    """The response with fence-breaking tags, planted verdict keys, score labels and template fields defused."""
     text = _TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}{m.group(3)}›", text)
     text = _VERDICT_KEY.sub(lambda m: f"“{m.group(1)}”{m.group(2)}", text)
+    text = _SCORE_LABEL.sub(lambda m: _LOOK_ALIKE_S[m.group(1)] + m.group(2), text)
     return _FIELD.sub(lambda m: f"({m.group(1)})", text)
 
 

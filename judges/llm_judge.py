@@ -1,15 +1,38 @@
 """The ``llm`` judge: ExpRL's judge, a language model comparing each response with the hidden reference.
 
-- outcome: one 1-5 rating of the whole response, paid as (s - 1) / 4;
-- process: the model first extracts 2-6 checkpoints from the reference (once per problem, cached), then
-  rates every step 1-5 against them; s_k = (rating_k - 1) / 4 (the paper's normalized step score, whose
-  differences DeltaNorm pays), and a step rated 1 (contradicts) is the first error;
-- the final answer's correctness always comes from math-verify (the ``answer`` judge), not the model.
+Two protocols (``protocol=``), both on the authors' 1-5 scale, normalized as they normalize it, (s - 1) / 4 (their
+"smooth" ``norm_strategy``, stage1_verl/verl/trainer/ppo/ray_trainer_genrm.py:1066-1067, which all their scripts
+use); the final answer's correctness always comes from math-verify (the ``answer`` judge), not the model.
 
-Answers must be one JSON object, reasoning before score (:mod:`judges.llm_schema`); an invalid answer
-is asked again with the validation error, then the item is unscorable. Responses with no words or digits,
-or that only repeat the question, are rated 1 without asking (nothing to judge, nothing to be fooled
-by). Completions are cached by (prompt version, model, messages, sampling); failures never are.
+``paper`` (the default): the authors' judge, asked as they ask it (prompts in :mod:`judges.prompts`).
+
+- outcome: one call per response, the problem, the response and the reference; "how likely does this reasoning
+  lead to the reference's result?" (RTG:1085-1152); when the problem's reference is empty (no steps, no answer:
+  judge-bench's "none" condition) their separate no-reference question is asked instead;
+- process: the response is split at ``###`` (``split="paper"``, RTG:1252-1273) and each step is judged in its
+  own call, seeing the problem, that one step only and the reference (RTG:1327-1343); the judge picks its 2-6
+  checkpoints from the reference inside that call. K steps cost K calls and no checkpoint call. Each step's
+  rating r_k is that step's own (``Verdict.step_ratings``, not a cumulative ``step_scores``); the verdict's
+  outcome is the last step's rating (their ``last_step_reward``, RTG:1422-1424, 1475-1478). One step without a
+  readable verdict makes the whole response unscorable (the authors mask the rollout, RTG:1441-1443, 1459-1462);
+- the reply is ``Reasoning: ... Score: N``, read by the authors' rule (:func:`judges.llm_schema.parse_score_line`,
+  RTG:1165-1174 and 1407-1416); greedy (RTG:1148, 1383), up to 2,048 new tokens.
+
+``batched`` (ours, faster, a departure): the model extracts 2-6 checkpoints from the reference once per problem
+(cached), then rates every step of a response in one call that sees all of them in order, against the
+checkpoints; a response costs 1 call plus one checkpoint call per problem, against K calls. Its scale differs
+from the paper's below 4: 3 = irrelevant (the authors' 2), 2 = questionable, 1 = contradicts. The outcome asks a
+short paraphrase of the authors' question. Replies are one JSON object, reasoning before score
+(:mod:`judges.llm_schema`). Its ratings are per step too (``step_ratings``). Its default split is ``auto``.
+
+Hardening, in both protocols: the response is fenced and neutralized (:mod:`judges.fence`: fence-breaking tags,
+planted JSON verdict keys and planted ``Score:`` labels defused); a reply that cannot be read is asked again with
+the reason (``parse_retries``, default 2; the authors do not re-ask: ``parse_retries=0`` is their behaviour. A
+re-ask only ever acts where the authors would have masked the response, and under the paper protocol one bad
+step of K masks the whole response, so we keep it on); after that the item is unscorable, never 0. Responses
+with no words or digits, or that only repeat the question, are rated 1 without asking (nothing to judge, nothing
+to be fooled by). Completions are cached by (prompt version, model, messages, sampling); failures never are.
+Greedy decoding makes a cached reply the reply the model would give again.
 
 Both caches are judge-side secrets: a checkpoint list quotes the reference, and so may a completion.
 They are keyed by SHA-256 digests and hold their text sealed (:class:`~judges.problem.SealedReference`'s
@@ -32,13 +55,28 @@ import attrs
 
 from judges.answer_judge import AnswerJudge
 from judges.llm_backends import BackendError, OpenAIBackend, Sampling, TransformersBackend
-from judges.llm_schema import VerdictParseError, parse_checkpoints, parse_outcome, parse_process
-from judges.problem import Problem, SealedReference
-from judges.prompts import PROMPT_VERSION, checkpoint_messages, outcome_messages, process_messages
+from judges.llm_schema import VerdictParseError, parse_checkpoints, parse_outcome, parse_process, parse_score_line
+from judges.problem import Problem, Reference, SealedReference
+from judges.prompts import (
+    PAPER_PROMPT_VERSION,
+    PAPER_REASK,
+    PROMPT_VERSION,
+    checkpoint_messages,
+    outcome_messages,
+    paper_outcome_messages,
+    paper_outcome_no_reference_messages,
+    paper_process_messages,
+    process_messages,
+    reference_solution,
+)
 from judges.steps import split_steps
-from judges.verdict import Cause, JudgeItem, Status, Verdict
+from judges.verdict import Cause, JudgeItem, Span, Status, Verdict
 
 _NOTHING = re.compile(r"[A-Za-z0-9]")
+PROTOCOLS = ("paper", "batched")
+"""``paper``: the authors' questions, one call per step; ``batched``: ours, one call per response (module doc)."""
+DEFAULT_SPLIT = {"paper": "paper", "batched": "auto"}
+BATCHED_REASK = "That answer is invalid: {error}. Reply with the JSON object only."
 
 
 def rating_to_score(rating: int) -> float:
@@ -50,6 +88,11 @@ def _unscorable(error: BackendError, answer: Verdict) -> Verdict:
     """No reward (masked), but math-verify's answer check still stands, for accuracy metrics."""
     cause = Cause.VERDICT_UNPARSABLE if error.unparsable else Cause.BACKEND_FAILED
     return attrs.evolve(Verdict.unscorable(f"llm judge: {error.reason}", cause), answer_correct=answer.answer_correct)
+
+
+def _is_empty(reference: Reference) -> bool:
+    """No steps with text and no answer: a withheld reference (judge-bench's "none" condition)."""
+    return not any(step.strip() for step in reference.steps) and not reference.answer.strip()
 
 
 def _seal(texts: list[str]) -> SealedReference:
@@ -85,16 +128,21 @@ class LLMJudge:
         api_key: str | None = None,
         backend: Any = None,
         device: str = "cpu",
+        protocol: str = "paper",
         temperature: float = 0.0,
         max_tokens: int = 2048,
         max_concurrency: int = 8,
         parse_retries: int = 2,
         timeout: float = 120.0,
         max_retries: int = 4,
-        split: str = "auto",
+        split: str | None = None,
         cache_size: int = 100_000,
         answer_time_limit: float = 3.0,
     ):
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"llm judge: protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+        split = DEFAULT_SPLIT[protocol] if split is None else split
+        split_steps("", split)  # validates the method before anything is built
         if backend is None and model is None:
             raise ValueError(
                 "llm judge: give model= (with base_url= for an OpenAI-compatible server such as "
@@ -106,8 +154,7 @@ class LLMJudge:
             )
         elif backend is None:
             backend = TransformersBackend(model, device=device)
-        split_steps("", split)  # validates the method now
-        self.backend, self.split, self.parse_retries = backend, split, parse_retries
+        self.backend, self.protocol, self.split, self.parse_retries = backend, protocol, split, parse_retries
         self.model = model or getattr(backend, "model", type(backend).__name__)
         self.sampling = Sampling(temperature=temperature, max_tokens=max_tokens)
         self.answers = AnswerJudge(time_limit=answer_time_limit)
@@ -132,8 +179,12 @@ class LLMJudge:
                 outcome_jobs.append(index)
             else:
                 process_jobs.append(index)
-        self._judge_outcomes(items, answers, outcome_jobs, verdicts)
-        self._judge_processes(items, answers, process_jobs, verdicts)
+        if self.protocol == "paper":
+            self._paper_outcomes(items, answers, outcome_jobs, verdicts)
+            self._paper_processes(items, answers, process_jobs, verdicts)
+        else:
+            self._judge_outcomes(items, answers, outcome_jobs, verdicts)
+            self._judge_processes(items, answers, process_jobs, verdicts)
         self.stats["items"] += len(items)
         self.stats["unscorable"] += sum(not v.ok for v in verdicts)
         return verdicts  # type: ignore[return-value]
@@ -160,7 +211,52 @@ class LLMJudge:
         self._lock = threading.Lock()
         self._cache = OrderedDict()
 
-    # --- outcome and process ------------------------------------------------------------------------
+    # --- the paper protocol: the authors' questions, one call per step --------------------------------
+    def _paper_outcomes(self, items, answers, jobs: list[int], verdicts: list) -> None:
+        requests = []
+        for index in jobs:
+            problem, response = items[index].problem, items[index].response
+            reference = problem.reference.unseal()
+            if _is_empty(reference):  # the authors' separate no-reference question (math_likelihood_judge_no_ref.py)
+                requests.append(paper_outcome_no_reference_messages(problem.question, response))
+            else:
+                shown = reference_solution(reference.steps, reference.answer)
+                requests.append(paper_outcome_messages(problem.question, shown, response))
+        for index, result in zip(jobs, self._ask(requests, parse_score_line, PAPER_REASK)):
+            verdicts[index] = self._outcome_verdict(result, answers[index])
+
+    def _paper_processes(self, items, answers, jobs: list[int], verdicts: list) -> None:
+        requests, owners, spans_of = [], [], {}
+        for index in jobs:
+            item = items[index]
+            reference = item.problem.reference.unseal()
+            if _is_empty(reference):  # the authors have no process question without a reference
+                verdicts[index] = attrs.evolve(
+                    Verdict.unscorable(
+                        "llm judge: the paper protocol rates steps against a reference, and this problem has none",
+                        Cause.REFERENCE_NOT_CHECKABLE,
+                    ),
+                    answer_correct=answers[index].answer_correct,
+                )
+                continue
+            spans_of[index] = self._spans(item)
+            shown = reference_solution(reference.steps, reference.answer)
+            for start, end in spans_of[index]:
+                requests.append(paper_process_messages(item.problem.question, item.response[start:end], shown))
+                owners.append(index)
+        ratings: dict[int, list] = {index: [] for index in spans_of}
+        for index, result in zip(owners, self._ask(requests, parse_score_line, PAPER_REASK)):
+            ratings[index].append(result)
+        for index, results in ratings.items():
+            failed = [(k, r) for k, r in enumerate(results) if isinstance(r, BackendError)]
+            if failed:  # one unreadable step masks the whole response, as the authors mask the rollout
+                k, error = failed[0]
+                where = f"step {k + 1} of {len(results)} ({len(failed)} failed): {error.reason}"
+                verdicts[index] = _unscorable(attrs.evolve(error, reason=where), answers[index])
+            else:
+                verdicts[index] = self._process_verdict(results, spans_of[index], answers[index])
+
+    # --- the batched protocol: ours, one call per response ----------------------------------------------
     def _judge_outcomes(self, items, answers, jobs: list[int], verdicts: list) -> None:
         requests = []
         for index in jobs:
@@ -170,16 +266,8 @@ class LLMJudge:
                     items[index].problem.question, reference.steps, reference.answer, items[index].response
                 )
             )
-        for index, result in zip(jobs, self._ask(requests, parse_outcome)):
-            if isinstance(result, BackendError):
-                verdicts[index] = _unscorable(result, answers[index])
-                continue
-            verdicts[index] = Verdict(
-                Status.OK,
-                rating_to_score(result),
-                answer_correct=answers[index].answer_correct,
-                reason=f"outcome rating {result}",
-            )
+        for index, result in zip(jobs, self._ask(requests, parse_outcome, BATCHED_REASK)):
+            verdicts[index] = self._outcome_verdict(result, answers[index])
 
     def _judge_processes(self, items, answers, jobs: list[int], verdicts: list) -> None:
         rubrics = self._checkpoints([items[i].problem for i in jobs])
@@ -192,7 +280,7 @@ class LLMJudge:
                     attrs.evolve(rubric, reason=f"checkpoints: {rubric.reason}"), answers[index]
                 )
                 continue
-            spans = list(item.step_spans or split_steps(item.response, self.split)) or [(0, len(item.response))]
+            spans = self._spans(item)
             spans_of[index] = spans
             reference = item.problem.reference.unseal()
             steps = [item.response[a:b] for a, b in spans]
@@ -201,21 +289,38 @@ class LLMJudge:
             )
             asked.append(index)
         parsers = [lambda text, n=n: parse_process(text, n) for _, n in requests]
-        for index, result in zip(asked, self._ask([m for m, _ in requests], parsers)):
+        for index, result in zip(asked, self._ask([m for m, _ in requests], parsers, BATCHED_REASK)):
             if isinstance(result, BackendError):
                 verdicts[index] = _unscorable(result, answers[index])
-                continue
-            scores = tuple(rating_to_score(r) for r in result)
-            first_error = next((k for k, r in enumerate(result) if r == 1), None)
-            verdicts[index] = Verdict(
-                Status.OK,
-                scores[-1],
-                scores,
-                tuple(spans_of[index]),
-                first_error,
-                answers[index].answer_correct,
-                reason=f"step ratings {result}",
-            )
+            else:
+                verdicts[index] = self._process_verdict(result, spans_of[index], answers[index])
+
+    # --- verdicts, shared ----------------------------------------------------------------------------
+    def _spans(self, item: JudgeItem) -> list[Span]:
+        """The caller's step spans (step mode), else the judge's split; a response with no step is one step."""
+        return list(item.step_spans or split_steps(item.response, self.split)) or [(0, len(item.response))]
+
+    @staticmethod
+    def _outcome_verdict(result: int | BackendError, answer: Verdict) -> Verdict:
+        if isinstance(result, BackendError):
+            return _unscorable(result, answer)
+        return Verdict(
+            Status.OK, rating_to_score(result), answer_correct=answer.answer_correct, reason=f"outcome rating {result}"
+        )
+
+    @staticmethod
+    def _process_verdict(ratings: list[int], spans: list[Span], answer: Verdict) -> Verdict:
+        """Each step's own rating (r_k = (rating - 1) / 4); the outcome is the last step's; a 1 is an error."""
+        normalized = tuple(rating_to_score(r) for r in ratings)
+        return Verdict(
+            Status.OK,
+            outcome=normalized[-1],
+            step_ratings=normalized,
+            step_spans=tuple(spans),
+            first_error_step=next((k for k, r in enumerate(ratings) if r == 1), None),
+            answer_correct=answer.answer_correct,
+            reason=f"step ratings {ratings}",
+        )
 
     def _checkpoints(self, problems: list[Problem]) -> dict[str, list[str] | BackendError]:
         """Each problem's LLM-extracted checkpoints, asked once per (problem, reference) and cached."""
@@ -231,15 +336,15 @@ class LLMJudge:
         for problem in todo.values():
             reference = problem.reference.unseal()
             requests.append(checkpoint_messages(problem.question, reference.steps, reference.answer))
-        for problem, result in zip(todo.values(), self._ask(requests, parse_checkpoints)):
+        for problem, result in zip(todo.values(), self._ask(requests, parse_checkpoints, BATCHED_REASK)):
             found[problem.id] = result
             if not isinstance(result, BackendError):
                 self._rubrics[_reference_key(problem)] = _seal(result)
         return found
 
     # --- asking, with validation retries and the cache ---------------------------------------------
-    def _ask(self, requests: list, parse: Callable | list[Callable]) -> list[Any]:
-        """Parsed answers (or BackendError) for each request; invalid answers are asked again."""
+    def _ask(self, requests: list, parse: Callable | list[Callable], reask: str) -> list[Any]:
+        """Parsed answers (or BackendError) for each request; invalid answers are asked again with ``reask``."""
         parsers = parse if isinstance(parse, list) else [parse] * len(requests)
         conversations = [list(messages) for messages in requests]
         results: list[Any] = [None] * len(requests)
@@ -259,10 +364,7 @@ class LLMJudge:
                     )
                     conversations[index] = conversations[index] + [
                         {"role": "assistant", "content": text},
-                        {
-                            "role": "user",
-                            "content": f"That answer is invalid: {error}. Reply with the JSON object only.",
-                        },
+                        {"role": "user", "content": reask.format(error=error)},
                     ]
                     retry.append(index)
             if not retry:
@@ -294,7 +396,8 @@ class LLMJudge:
         return texts  # type: ignore[return-value]
 
     def _key(self, messages: list) -> str:
-        payload = json.dumps([PROMPT_VERSION, self.model, messages, attrs.asdict(self.sampling)], sort_keys=True)
+        version = PAPER_PROMPT_VERSION if self.protocol == "paper" else PROMPT_VERSION
+        payload = json.dumps([version, self.model, messages, attrs.asdict(self.sampling)], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     # --- responses with nothing to judge -------------------------------------------------------------
@@ -307,14 +410,15 @@ class LLMJudge:
 
     def _lowest(self, item: JudgeItem, answer: Verdict, why: str) -> Verdict:
         self.stats["prefiltered"] += 1
+        if item.kind != "process":
+            return Verdict(Status.OK, 0.0, answer_correct=answer.answer_correct, reason=f"rated 1 without asking: {why}")
         spans = tuple(item.step_spans or ((0, len(item.response)),))
-        scores = tuple(0.0 for _ in spans) if item.kind == "process" else None
         return Verdict(
             Status.OK,
             0.0,
-            scores,
-            spans if scores else None,
-            0 if scores else None,
-            answer.answer_correct,
+            step_ratings=tuple(0.0 for _ in spans),
+            step_spans=spans,
+            first_error_step=0,
+            answer_correct=answer.answer_correct,
             reason=f"rated 1 without asking: {why}",
         )
