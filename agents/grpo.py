@@ -40,7 +40,10 @@ class GRPOConfig:
     kl_coef: float = 0.0
     """Weight of the KL to the starting policy (the paper's: 0.001); 0 turns it off and saves its forward pass."""
     process_norm: str = attrs.field(default="delta", validator=attrs.validators.in_(ob.PROCESS_NORMS))
-    """Process advantage: delta (DeltaNorm), end (EndNorm) or group (GroupNorm)."""
+    """Process advantage. The authors', on step ratings r_k: delta (DeltaNorm: step 1 gets r_1 - r_K, step k >= 2
+    r_k - r_{k-1}), end (EndNorm: r_k - r_K), group (GroupNorm as their code computes it: r_k minus the group's mean
+    token reward / the token cap, about r_k). Ours, on cumulative progress s_k: delta_zero (s_k - s_{k-1}, s_0 = 0:
+    the env's own step reward), group_final (s_k minus the group's mean final score)."""
     scale_by_std: bool = True
     """Divide outcome advantages by the group's std (GRPO); False only centres them."""
     micro_batch: int = 8
@@ -49,6 +52,14 @@ class GRPOConfig:
     """Gradient clipping norm."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
+    entropy_coef: float = attrs.field(default=0.0, validator=attrs.validators.ge(0.0))
+    """Weight of an entropy bonus on response tokens (the authors' stage 2: 1e-4); 0 turns it off."""
+    loss_aggregation: str = attrs.field(default="token_mean", validator=attrs.validators.in_(ob.LOSS_AGGREGATIONS))
+    """token_mean (every response token of an update weighs the same) or seq_sum_per_batch (each sequence's summed
+    token loss, divided by the number of sequences: the authors' stage 2, PipelineRL)."""
+    mini_batches: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    """Optimizer updates per batch, on consecutive parts of it (the authors' ppo_mini_batch); the old log-probs are
+    taken once before the first, so the clip acts from the second update on."""
 
 
 class GRPO:

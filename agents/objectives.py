@@ -11,7 +11,12 @@ from collections.abc import Sequence
 
 import torch
 
-PROCESS_NORMS = ("delta", "end", "group")
+AUTHORS_NORMS = ("delta", "end", "group")
+"""The authors' process advantages (their PR_DELTA, GPR_E, GPPO): each differences per-step ratings r_k."""
+OUR_NORMS = ("delta_zero", "group_final")
+"""Ours: each differences cumulative progress s_k (or, from a judge that only rates steps, its ratings)."""
+PROCESS_NORMS = AUTHORS_NORMS + OUR_NORMS
+LOSS_AGGREGATIONS = ("token_mean", "seq_sum_per_batch")
 
 
 def scorable(rewards: torch.Tensor) -> torch.Tensor:
@@ -70,7 +75,7 @@ def process_token_advantages(
     if norm not in PROCESS_NORMS:
         raise ValueError(f"process norm must be one of {PROCESS_NORMS}, got {norm!r}")
     scores = torch.tensor([float(s) for s in step_scores])
-    if norm == "delta":
+    if norm in ("delta", "delta_zero"):
         per_step = scores - torch.cat([torch.zeros(1), scores[:-1]])
     elif norm == "end":
         per_step = scores - scores[-1]
