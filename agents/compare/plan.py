@@ -310,19 +310,18 @@ def arm_settings(config: CompareConfig, arm_name: str, stage: int, train_problem
 def preset_overrides(config: CompareConfig) -> list[presets.Override]:
     """The preset fields this comparison changes, over every arm of both stages: one row per field and value, the
     authors' values listed with the arms that have them (stage-2 fields are named ``stage 2 <field>``)."""
-    found: dict[tuple[str, str], dict[str, list[str]]] = {}
-    stages = (1, 2) if config.stage2_steps else (1,)
-    for stage in stages:
+    found: dict[tuple[str, str], tuple[Any, dict[str, list[str]]]] = {}
+    for stage in (1, 2) if config.stage2_steps else (1,):
         for arm in config.arm_names if stage == 1 else ("stage2",):
             name = arm if stage == 1 else config.arm_names[0]
             # only the overrides are read here: no problem count is needed for them
             for override in arm_settings(config, name, stage, train_problems=lambda: 0).overrides:
                 field = override.field if stage == 1 else f"stage 2 {override.field}"
-                papers = found.setdefault((field, presets.shown(override.yours)), {})
+                _, papers = found.setdefault((field, repr(override.yours)), (override.yours, {}))
                 papers.setdefault(presets.shown(override.paper), []).append(arm)
     return [
         presets.Override(field, "; ".join(f"{paper} ({', '.join(arms)})" for paper, arms in papers.items()), yours)
-        for (field, yours), papers in found.items()
+        for (field, _), (yours, papers) in found.items()
     ]
 
 
