@@ -131,6 +131,9 @@ _positive = attrs.validators.ge(1)
 
 @attrs.frozen
 class CompareConfig:
+    preset: str = attrs.field(default="", validator=attrs.validators.in_(("", "paper")))
+    """paper: every arm's hyperparameters as the authors set them (agents/presets.py); the flags given explicitly
+    override them for every arm. Empty: the shared flags below, each agent's defaults otherwise."""
     model: str = "smollm2-135m-instruct"
     """Base policy every arm starts from: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
     env: str = "ExpRL-Arith-v0"
@@ -138,9 +141,6 @@ class CompareConfig:
     env_options: dict = attrs.field(factory=lambda: {"n_ops": 1, "max_operand": 9}, converter=json_object)
     """Extra environment kwargs (JSON on the command line; the default is exprl train's: one-operation
     arithmetic); pass '{}' for environments without these options."""
-    preset: str = attrs.field(default="", validator=attrs.validators.in_(("", "paper")))
-    """paper: every arm's hyperparameters as the authors set them (agents/presets.py); the flags given explicitly
-    override them for every arm. Empty: the shared flags below, each agent's defaults otherwise."""
     arms: str = attrs.field(default=",".join(ARMS), validator=_arms_validator)
     """Comma list of stage-1 arms: sparse_grpo, exprl_outcome, exprl_process, sft, self_distill."""
     seeds: int = attrs.field(default=3, validator=_positive)

@@ -405,6 +405,8 @@ PAPER_SMOKE = [
     "tiny-random",
     "--env-options",
     '{"size": 60}',
+    "--arms",
+    "exprl_outcome,exprl_process,self_distill",
     "--seeds",
     "1",
     "--steps",
@@ -430,13 +432,15 @@ PAPER_SMOKE = [
 ]
 
 
-def test_compare_with_the_paper_preset_scaled_down_runs_every_arm_with_the_authors_settings(tmp_path, capsys):
+def test_compare_with_the_paper_preset_scaled_down_runs_the_arms_with_the_authors_settings(tmp_path, capsys):
+    """The three arms whose update the preset shapes most (two updates per batch, DeltaNorm on step ratings, the
+    frozen teacher); the others' settings are pinned above without training."""
     from agents.cli import main
 
     out = tmp_path / "paper"
     assert main(["compare", *PAPER_SMOKE, "--output-dir", str(out)]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["trained"] == 10  # five arms, two stages
+    assert json.loads(captured.out)["trained"] == 6  # three arms, two stages
     changed = captured.err[captured.err.index("preset paper: fields you changed") :].splitlines()
     assert changed[1].split() == ["field", "paper", "value", "yours"]
     assert any(line.split()[:1] == ["max_new_tokens"] and line.split()[-1] == "8" for line in changed)
@@ -457,7 +461,13 @@ def test_compare_with_the_paper_preset_scaled_down_runs_every_arm_with_the_autho
         1e-6,
     )
     assert outcome["train"]["env_options"]["judge_kwargs"] == {"split": "paper"}
-    assert runs[(1, "self_distill")]["agent"]["lr"] == 1e-7 and runs[(1, "sft")]["agent"]["weight_decay"] == 0.01
+    distill = runs[(1, "self_distill")]["agent"]
+    assert (distill["lr"], distill["teacher_model"], distill["teacher_prompt"], distill["weight_decay"]) == (
+        1e-7,
+        "initial",
+        "user",
+        0.01,
+    )
     for (stage, arm), config in runs.items():
         assert (config["train"]["group_size"], config["train"]["max_new_tokens"], config["train"]["steps"]) == (2, 8, 1)
         assert config["preset"]["name"] == "paper"
