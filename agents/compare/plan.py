@@ -86,7 +86,7 @@ ARMS = {
         run=_UNFINISHED_JUDGED,
     ),
 }
-STAGE2_RECIPE = tuple((field, value.value) for field, value in presets.values("stage2", "agent").items() if field != "lr")
+STAGE2_RECIPE = tuple((field, v.value) for field, v in presets.values("stage2", "agent").items() if field != "lr")
 """The authors' stage-2 PPO as GRPO settings, each cited in :data:`agents.presets.PAPER`: advantage r - group mean
 (``scale_by_std=False``), ratio clip 4 on both sides, entropy bonus 1e-4, each sequence's token sum over the
 number of sequences, gradient clip 0.3, no KL, weight decay 0.01, one update per batch. The learning rate is the

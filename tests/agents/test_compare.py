@@ -56,7 +56,8 @@ def test_arms_use_the_documented_agent_reward_and_judge():
 
 # --- stage 2: the authors' PipelineRL PPO, not std-scaled sparse GRPO ---------------------------------------------
 
-STAGE2_AUTHORS = {  # stage2_pipeline_rl/conf/finetune/base.yaml and conf/exp_stage2_grpo.yaml, cited in agents/presets.py
+# stage2_pipeline_rl/conf/finetune/base.yaml and conf/exp_stage2_grpo.yaml, each cited in agents/presets.py
+STAGE2_AUTHORS = {
     "scale_by_std": False,  # rl.divide_advantage_by_std: false
     "clip_low": 4.0,  # rl.epsilon: 4 (policy_loss: ppo)
     "clip_high": 4.0,
@@ -468,7 +469,7 @@ def test_compare_with_the_paper_preset_scaled_down_runs_the_arms_with_the_author
         "user",
         0.01,
     )
-    for (stage, arm), config in runs.items():
+    for (stage, _), config in runs.items():
         assert (config["train"]["group_size"], config["train"]["max_new_tokens"], config["train"]["steps"]) == (2, 8, 1)
         assert config["preset"]["name"] == "paper"
         if stage == 2:
