@@ -155,9 +155,9 @@ class CompareConfig:
     stage2_prompts_per_step: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     """Distinct problems per stage-2 step (the authors': 16); 0: --prompts-per-step."""
     prompts_per_step: int = attrs.field(default=2, validator=_positive)
-    """Distinct training problems per step (every arm, both stages)."""
+    """Distinct training problems per step, every arm (and stage 2 unless --stage2-prompts-per-step is set)."""
     group_size: int = attrs.field(default=4, validator=_positive)
-    """Responses sampled per problem (every arm, both stages)."""
+    """Responses sampled per problem, every arm (and stage 2 unless --stage2-group-size is set)."""
     max_new_tokens: int = attrs.field(default=96, validator=_positive)
     """Longest sampled response, in tokens, in training and evaluation."""
     temperature: float = 0.8
