@@ -7,6 +7,7 @@ through :mod:`agents.privileged`, which the trainer calls only for agents that d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import attrs
@@ -37,9 +38,44 @@ class Batch:
     """The sampling temperature: log-probs for the loss are taken from the same tempered distribution."""
     step_ratings: tuple[tuple[float, ...] | None, ...] = ()
     """Per rollout, the judge's own rating of each step (``Verdict.step_ratings``), else None; () when not given."""
+    max_new_tokens: int | None = None
+    """The token cap the responses were sampled under (the authors' GroupNorm divides by it); None: unknown."""
+    judge: str = ""
+    """The name of the judge that paid the rewards (for error messages)."""
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def ratings(self, i: int) -> tuple[float, ...] | None:
+        """Rollout i's step ratings r_k, or None."""
+        return self.step_ratings[i] if self.step_ratings else None
+
+    def step_values(self, i: int, kind: str, norm: str = "") -> tuple[float, ...]:
+        """Rollout i's step values of one kind, for a scorable rollout: ``"ratings"`` (each step's own rating r_k, what
+        the authors' norms difference) or ``"progress"`` (cumulative progress s_k; from a judge that only rates steps,
+        its ratings, by the environment's rule: it pays such a judge's last rating as the process score).
+
+        A rollout the environment paid without a verdict (an over-long response: reward 0, nothing judged) has one step
+        worth its reward. A verdict without the kind asked for is a :class:`MissingStepValues` error naming the judge,
+        the field and ``norm``: never a silent substitute of the other kind.
+        """
+        scores, ratings = self.step_scores[i], self.ratings(i)
+        if not scores and not ratings:
+            return (float(self.rewards[i]),)
+        if kind == "ratings":
+            if ratings:
+                return ratings
+            raise MissingStepValues(
+                f"process_norm={norm!r} differences each step's own rating (Verdict.step_ratings), but judge "
+                f"{self.judge or '?'!r} gave none for rollout {i} (problem {self.problem_ids[i]!r}): it gives only "
+                "step_scores (cumulative progress). Use a judge that rates steps, or process_norm='delta_zero' or "
+                "'group_final', which difference cumulative progress."
+            )
+        return scores or ratings
+
+
+class MissingStepValues(ValueError):
+    """An advantage needs a kind of step value (ratings or progress) that the judge's verdicts do not carry."""
 
 
 def _column(infos: dict, key: str, n: int) -> list:
@@ -57,6 +93,8 @@ def batch_from_step(
     group_size: int,
     reward_kind: str,
     temperature: float,
+    max_new_tokens: int | None = None,
+    judge: str = "",
 ) -> Batch:
     """The batch for one vector-env step whose envs were reset group by group (``group_size`` each)."""
     n = len(samples)
@@ -74,4 +112,31 @@ def batch_from_step(
         prompts=tuple(prompts),
         temperature=temperature,
         step_ratings=tuple(ratings),
+        max_new_tokens=max_new_tokens,
+        judge=judge,
     )
+
+
+def zero_truncated(batch: Batch) -> tuple[Batch, int]:
+    """The authors' length rule on a judged batch: a response that hit the token cap without finishing earns 0 and
+    all-zero step scores and ratings, and stays in the loss (ray_trainer_genrm.py:1087-1089 and 1176-1177 for the
+    outcome score, 1302-1306 and 1447-1456 for the process reward tensor, with ``clip_length=True`` in every dense
+    script). One whose verdict is unscorable stays unscorable: the authors zero only rollouts they do not mask
+    (``if clip_reward_for_length and not (reward_tensor[i] == -100).any()``, line 1452), and a NaN is never made a 0.
+
+    "Without finishing" is :attr:`Sample.finished` (no end-of-sequence token); the authors test ``length ==
+    max_response_length``, which also zeroes a response whose end-of-sequence token is exactly the last one allowed.
+    Returns the batch and how many rollouts it zeroed.
+    """
+    zeroed = [i for i, s in enumerate(batch.samples) if not s.finished and math.isfinite(float(batch.rewards[i]))]
+    if not zeroed:
+        return batch, 0
+    rewards = batch.rewards.clone()
+    rewards[zeroed] = 0.0
+
+    def zeros(column: tuple) -> tuple:
+        return tuple(tuple(0.0 for _ in v) if (i in zeroed and v) else v for i, v in enumerate(column))
+
+    return attrs.evolve(
+        batch, rewards=rewards, step_scores=zeros(batch.step_scores), step_ratings=zeros(batch.step_ratings)
+    ), len(zeroed)

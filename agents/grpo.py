@@ -1,18 +1,26 @@
-"""GRPO for ExpRL, one on-policy update per batch.
+"""GRPO for ExpRL: one batch, ``mini_batches`` optimizer updates (one by default).
 
 Outcome and sparse rewards: each rollout's reward is normalised within its group (mean, and std unless
-``scale_by_std=False``) and every token of the rollout gets that advantage. Process rewards: the paper's
-step advantages are used directly, with no group normalisation: with ``process_norm="delta"``
-(DeltaNorm) every token of step k gets s_k - s_{k-1}; ``"end"`` and ``"group"`` are its ablations.
-Rollouts the judge could not score are left out of the loss entirely. The loss is the asymmetric-clip
-surrogate (0.2 / 0.28) averaged over all tokens of the batch, plus ``kl_coef`` times the low-variance KL
-estimate to the frozen starting policy. With one update per batch the sampling policy is the current
-policy, so the old log-probs are the new ones detached: no second forward pass is needed.
+``scale_by_std=False``) and every token of the rollout gets that advantage. Process rewards: the step advantages
+are used directly, with no group normalisation (see :func:`agents.objectives.step_advantages`). The authors' norms
+(``delta``, their DeltaNorm and the default; ``end``; ``group``) difference each step's own rating r_k and need a
+judge that gives ``step_ratings``; ours (``delta_zero``, ``group_final``) difference cumulative progress s_k. A
+judge without the kind a norm needs is an error at the first batch, naming the judge, the field and the norm.
+
+Rollouts the judge could not score (and, as the authors do, rollouts with a step it could not rate) are left out
+of the loss entirely. The loss is the asymmetric-clip surrogate, plus ``kl_coef`` times the low-variance KL
+estimate to the frozen starting policy, minus ``entropy_coef`` times the entropy of the policy at each response
+token, each aggregated over the update's tokens as ``loss_aggregation`` says (the authors' verl actor: pg_loss -
+entropy_coeff * entropy + kl_loss_coef * kl, dp_actor.py:455-471). The batch is cut into ``mini_batches``
+consecutive parts, one optimizer update each (the authors' ppo_mini_batch_size, dp_actor.py:391-396); the old
+log-probs of the later parts are taken before the first update, so the ratio and its clip act from the second
+update on. The first part's old log-probs are its new ones detached: its sampling policy is the current one.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -76,68 +84,144 @@ class GRPO:
             self.reference = Policy(frozen, policy.tokenizer, policy.name)
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
-        """[B, longest response] advantage of every response token (0 for masked rollouts)."""
+        """[B, longest response] advantage of every response token; NaN over the tokens of a masked rollout."""
         longest = max(len(s.response_ids) for s in batch.samples)
         advantages = torch.zeros(len(batch), longest)
         valid = ob.scorable(batch.rewards).bool()
-        if batch.reward_kind != "process":
-            if self.config.scale_by_std:
-                per_rollout = ob.group_advantages(batch.rewards, batch.groups)
-            else:
-                per_rollout = ob.centered_advantages(batch.rewards, batch.groups)
-            for i, sample in enumerate(batch.samples):
-                if valid[i]:
-                    advantages[i, : len(sample.response_ids)] = per_rollout[i]
-            return advantages
-        finals = torch.tensor([s[-1] if s else 0.0 for s in batch.step_scores])
         for i, sample in enumerate(batch.samples):
             if not valid[i]:
-                continue
-            members = (batch.groups == batch.groups[i]) & valid
-            scores = batch.step_scores[i] or (0.0,)
-            steps = self.policy.step_of_token(sample.response_ids, batch.step_spans[i])
-            advantages[i, : len(steps)] = ob.process_token_advantages(
-                scores, steps, self.config.process_norm, float(finals[members].mean())
-            )
+                advantages[i, : len(sample.response_ids)] = torch.nan
+        if batch.reward_kind == "process":
+            return self._process_advantages(batch, advantages, valid)
+        if self.config.scale_by_std:
+            per_rollout = ob.group_advantages(batch.rewards, batch.groups)
+        else:
+            per_rollout = ob.centered_advantages(batch.rewards, batch.groups)
+        for i, sample in enumerate(batch.samples):
+            if valid[i]:
+                advantages[i, : len(sample.response_ids)] = per_rollout[i]
         return advantages
+
+    def _process_advantages(self, batch: Batch, advantages: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        norm = self.config.process_norm
+        kind = "ratings" if norm in ob.AUTHORS_NORMS else "progress"
+        rows = [i for i in range(len(batch)) if valid[i]]
+        values = {i: batch.step_values(i, kind, norm) for i in rows}
+        steps = {i: self.policy.step_of_token(batch.samples[i].response_ids, batch.step_spans[i]) for i in rows}
+        baselines = self._group_baselines(batch, values, steps)
+        for i in rows:
+            advantages[i, : len(steps[i])] = ob.process_token_advantages(values[i], steps[i], norm, baselines[i])
+        return advantages
+
+    def _group_baselines(self, batch: Batch, values: dict, steps: dict) -> dict[int, float]:
+        """Each scorable rollout's group baseline for the group norms (0 for the others)."""
+        norm, baselines = self.config.process_norm, dict.fromkeys(values, 0.0)
+        width = batch.max_new_tokens or max(len(s.response_ids) for s in batch.samples)
+        for group in batch.groups.unique():
+            members = [i for i in range(len(batch)) if batch.groups[i] == group]
+            rated = [i for i in members if i in values and all(map(math.isfinite, values[i]))]
+            if norm == "group":
+                means = [ob.token_mean_value(values[i], steps[i]) for i in rated]
+                baseline = ob.authors_group_baseline(means, len(members), width)
+            elif norm == "group_final":
+                baseline = sum(values[i][-1] for i in rated) / max(len(rated), 1)
+            else:
+                continue
+            baselines.update(dict.fromkeys((i for i in members if i in values), baseline))
+        return baselines
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
         refuse_references(self, references)
         advantages = self.token_advantages(batch)
-        rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
+        rows = [i for i in range(len(batch)) if bool(torch.isfinite(advantages[i]).all())]
+        advantages = torch.nan_to_num(advantages, nan=0.0)
+        in_loss = set(rows)
+        parts = [[i for i in part if i in in_loss] for part in _consecutive_parts(len(batch), self.config.mini_batches)]
+        parts = [part for part in parts if part] or [[]]
+        plans = [chunked(part, self.config.micro_batch) for part in parts]
+        old_logp = self._old_logprobs(batch, [chunk for plan in plans[1:] for chunk in plan])
         total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
-        chunks = chunked(rows, self.config.micro_batch)
-        tracked = {"clip_fraction": 0.0, "kl": 0.0}
-
-        def micro_loss(chunk):
-            def compute():
-                prompts = [batch.samples[i].prompt_ids for i in chunk]
-                responses = [batch.samples[i].response_ids for i in chunk]
-                logp, mask = self.policy.token_logprobs(prompts, responses, batch.temperature)
-                share = mask.sum() / max(total_tokens, 1)
-                adv = advantages[chunk][:, : logp.shape[1]]
-                loss, clipped = ob.clipped_policy_loss(
-                    logp, logp.detach(), adv, mask, self.config.clip_low, self.config.clip_high
-                )
-                tracked["clip_fraction"] += float(clipped * share)
-                if self.reference is not None:
-                    with torch.no_grad():
-                        ref_logp, _ = self.reference.token_logprobs(prompts, responses, batch.temperature)
-                    kl = ob.masked_mean(ob.kl_low_variance(logp, ref_logp), mask)
-                    tracked["kl"] += float(kl.detach() * share)
-                    loss = loss + self.config.kl_coef * kl
-                return loss * share
-
-            return compute
-
-        report = guarded_step(
-            self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
-        )
+        tracked = {"clip_fraction": 0.0, "kl": 0.0, "entropy": 0.0}
+        reports = []
+        for part, plan in zip(parts, plans):
+            losses = (self._micro_loss(batch, part, c, advantages, old_logp, total_tokens, tracked) for c in plan)
+            reports.append(guarded_step(self.params, self.optimizer, None, losses, self.config.max_grad_norm))
         valid_adv = advantages[rows] if rows else torch.zeros(1)
-        return {**report.metrics(), "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
+        return {**_combined(reports), "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
+
+    def _old_logprobs(self, batch: Batch, chunks: list[list[int]]) -> dict[tuple[int, ...], torch.Tensor]:
+        """The log-probs, before any update, of the chunks that a later mini-batch trains on (keyed by chunk)."""
+        old = {}
+        with torch.no_grad():
+            for chunk in chunks:
+                logp, _ = self.policy.token_logprobs(
+                    [batch.samples[i].prompt_ids for i in chunk],
+                    [batch.samples[i].response_ids for i in chunk],
+                    batch.temperature,
+                )
+                old[tuple(chunk)] = logp
+        return old
+
+    def _micro_loss(self, batch, part, chunk, advantages, old_logp, total_tokens, tracked):
+        """The loss of one micro-batch of an update over ``part``, already scaled to its share of that update."""
+        config = self.config
+
+        def compute():
+            prompts = [batch.samples[i].prompt_ids for i in chunk]
+            responses = [batch.samples[i].response_ids for i in chunk]
+            if config.entropy_coef > 0:
+                logp, mask, entropy = self.policy.token_logprobs_and_entropy(prompts, responses, batch.temperature)
+            else:
+                logp, mask = self.policy.token_logprobs(prompts, responses, batch.temperature)
+            if config.loss_aggregation == "token_mean":
+                part_tokens = sum(len(batch.samples[i].response_ids) for i in part)
+                reduce, scale = ob.masked_mean, mask.sum() / max(part_tokens, 1)
+            else:
+                reduce, scale = ob.sequence_sum(len(part)), 1.0
+            share = mask.sum() / max(total_tokens, 1)  # of the whole batch: how the metrics are weighed
+            old = old_logp.get(tuple(chunk), logp.detach())
+            adv = advantages[chunk][:, : logp.shape[1]]
+            loss, clipped = ob.clipped_policy_loss(logp, old, adv, mask, config.clip_low, config.clip_high, reduce)
+            tracked["clip_fraction"] += float(clipped * share)
+            if self.reference is not None:
+                with torch.no_grad():
+                    ref_logp, _ = self.reference.token_logprobs(prompts, responses, batch.temperature)
+                per_token_kl = ob.kl_low_variance(logp, ref_logp)
+                tracked["kl"] += float(ob.masked_mean(per_token_kl, mask).detach() * share)
+                loss = loss + config.kl_coef * reduce(per_token_kl, mask)
+            if config.entropy_coef > 0:
+                tracked["entropy"] += float(ob.masked_mean(entropy, mask).detach() * share)
+                loss = loss - config.entropy_coef * reduce(entropy, mask)
+            return loss * scale
+
+        return compute
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         load_optimizer_state(self.optimizer, state)
+
+
+def _consecutive_parts(n: int, parts: int) -> list[list[int]]:
+    """0..n-1 cut into ``parts`` consecutive runs as equal as can be (the first ones one longer), as verl splits a
+    batch into mini-batches (DataProto.split); fewer when n < parts."""
+    size, extra = divmod(n, parts)
+    bounds = [0]
+    for k in range(parts):
+        bounds.append(bounds[-1] + size + (1 if k < extra else 0))
+    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _combined(reports: list) -> dict[str, float]:
+    """One batch's optimizer metrics over its mini-batch updates: losses summed over updates divided by their number,
+    the last gradient norm, applied only if every update was."""
+    if len(reports) == 1:
+        return reports[0].metrics()
+    return {
+        "loss": sum(r.loss for r in reports) / len(reports),
+        "grad_norm": reports[-1].grad_norm,
+        "applied": float(all(r.applied for r in reports)),
+        "skipped_non_finite": float(any("non-finite" in r.skipped_reason for r in reports)),
+        "updates_applied": float(sum(r.applied for r in reports)),
+    }

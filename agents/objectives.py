@@ -7,7 +7,8 @@ rollout whose reward is NaN (the judge could not judge) has NaN reward and is ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -63,26 +64,66 @@ def rloo_advantages(rewards: torch.Tensor, groups: torch.Tensor) -> torch.Tensor
     return torch.where(others > 0, rewards - loo_mean, torch.zeros_like(rewards) * rewards)
 
 
-def process_token_advantages(
-    step_scores: Sequence[float], token_steps: Sequence[int], norm: str = "delta", group_mean: float = 0.0
-) -> torch.Tensor:
-    """Per-token advantages from step scores s_1..s_K (ExpRL's process advantage, no group normalization).
+def step_advantages(values: Sequence[float], norm: str = "delta", baseline: float = 0.0) -> torch.Tensor:
+    """Per-step process advantages [K] of one rollout from its step values v_1..v_K (no group normalisation).
 
-    ``delta`` (DeltaNorm, the paper's): step k's tokens get s_k - s_{k-1}, with s_0 = 0.
-    ``end`` (EndNorm): s_k minus the last step's score s_K.
-    ``group`` (GroupNorm): s_k minus ``group_mean``, the mean final score of the rollout's group.
+    The authors' norms take step ratings r_k (each step's own rating); ours take cumulative progress s_k:
+
+    - ``delta`` (the authors' DeltaNorm; ray_trainer_genrm.py:1426-1437 with core_algos.py PR_DELTA, an identity):
+      step k >= 2 gets r_k - r_{k-1} and step 1 gets r_1 - r_K, so a rollout's step advantages sum to 0 (pure credit
+      reassignment between steps); a one-step response gets r_1.
+    - ``end`` (EndNorm, core_algos.py GPR_E:264-284): r_k - r_K.
+    - ``group`` (GroupNorm as core_algos.py GPPO:394-417 computes it): r_k - ``baseline``, see
+      :func:`authors_group_baseline` (about r_k: the authors' baseline is divided by the token cap).
+    - ``delta_zero`` (ours): s_k - s_{k-1} with s_0 = 0, the environment's own step reward; the steps sum to s_K, so
+      it also carries the outcome.
+    - ``group_final`` (ours): s_k - ``baseline``, the mean final score s_K of the rollout's group.
+
+    A NaN value (a step the judge could not rate) makes every step NaN: one unrated step masks the whole rollout, as
+    the authors' -100 marker does (ray_trainer_genrm.py:1441-1443, 1459-1462).
     """
     if norm not in PROCESS_NORMS:
         raise ValueError(f"process norm must be one of {PROCESS_NORMS}, got {norm!r}")
-    scores = torch.tensor([float(s) for s in step_scores])
-    if norm in ("delta", "delta_zero"):
-        per_step = scores - torch.cat([torch.zeros(1), scores[:-1]])
-    elif norm == "end":
-        per_step = scores - scores[-1]
-    else:
-        per_step = scores - group_mean
-    index = torch.tensor(list(token_steps), dtype=torch.long).clamp(max=len(scores) - 1)
+    v = torch.tensor([float(x) for x in values])
+    if len(v) == 0:
+        raise ValueError("a process advantage needs at least one step value")
+    if not bool(torch.isfinite(v).all()):
+        return torch.full_like(v, math.nan)
+    if norm == "delta":
+        return v.clone() if len(v) == 1 else v - torch.roll(v, 1)  # roll: (v_K, v_1, ..., v_{K-1})
+    if norm == "delta_zero":
+        return v - torch.cat([torch.zeros(1), v[:-1]])
+    if norm == "end":
+        return v - v[-1]
+    return v - baseline
+
+
+def process_token_advantages(
+    values: Sequence[float], token_steps: Sequence[int], norm: str = "delta", baseline: float = 0.0
+) -> torch.Tensor:
+    """Every token of step k gets step k's advantage (:func:`step_advantages`), as the authors broadcast it
+    (ray_trainer_genrm.py:1437); ``token_steps`` is each token's step index (tokens past the last step: the last)."""
+    per_step = step_advantages(values, norm, baseline)
+    index = torch.tensor(list(token_steps), dtype=torch.long).clamp(max=len(per_step) - 1)
     return per_step[index]
+
+
+def token_mean_value(values: Sequence[float], token_steps: Sequence[int]) -> float:
+    """The mean over a rollout's tokens of its step value (each token carrying its step's value)."""
+    index = torch.tensor(list(token_steps), dtype=torch.long).clamp(max=len(values) - 1)
+    return float(torch.tensor([float(x) for x in values])[index].mean()) if len(index) else 0.0
+
+
+def authors_group_baseline(token_means: Sequence[float], group_size: int, width: int) -> float:
+    """The baseline the authors' GPPO subtracts (core_algos.py:406-415), as their code computes it.
+
+    Per rollout j it forms ``reward_j * mask_j / mask_j.sum()``, a vector over the padded response width T (not a
+    sum), then takes ``.mean()`` over the group's G x T entries: the group mean of each rollout's token-mean reward,
+    divided by T. verl pads responses to the token cap (vllm_rollout_spmd.py:354), 16,384 in every script, so the
+    baseline is below 1/16,384 and the advantage is about r_k. Masked rollouts count in G with 0 (their mask is 0).
+    ``token_means`` are the scorable rollouts' token-mean ratings; ``group_size`` counts every rollout of the group.
+    """
+    return float(sum(token_means)) / (group_size * width)
 
 
 def gae(
@@ -109,17 +150,26 @@ def clipped_policy_loss(
     mask: torch.Tensor,
     clip_low: float = 0.2,
     clip_high: float = 0.28,
+    reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = masked_mean,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """PPO/GRPO surrogate with asymmetric clipping, averaged over all valid tokens (token-mean).
+    """PPO/GRPO surrogate with asymmetric clipping, aggregated over the valid tokens by ``reduce`` (token-mean
+    unless told otherwise, e.g. :func:`sequence_sum`).
 
     Returns (loss, fraction of tokens whose ratio was clipped).
     """
     ratio = torch.exp(logp - old_logp)
     unclipped = ratio * advantages
     clipped = ratio.clamp(1 - clip_low, 1 + clip_high) * advantages
-    loss = -masked_mean(torch.minimum(unclipped, clipped), mask)
+    loss = -reduce(torch.minimum(unclipped, clipped), mask)
     was_clipped = ((ratio < 1 - clip_low) | (ratio > 1 + clip_high)).float()
     return loss, masked_mean(was_clipped, mask)
+
+
+def sequence_sum(sequences: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A ``reduce`` that sums the valid tokens' values and divides by ``sequences``: the PipelineRL aggregation of the
+    authors' stage 2 (stage2_pipeline_rl/pipelinerl/finetune/rl/__init__.py:225,290-292: token weight 1 / batch_size,
+    batch_size = the sequences of one optimizer step, finetune_loop.py:585), so a long sequence weighs more."""
+    return lambda values, mask: (values * mask).sum() / max(sequences, 1)
 
 
 def kl_low_variance(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:

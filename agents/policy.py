@@ -209,10 +209,27 @@ class Policy:
         with logits only where a response token is predicted. A group of G rollouts thus pays for its
         prompt once instead of G times, and no vocabulary-wide logits are made for prompt positions.
         """
+        logp, mask, states, _ = self._response_pass(prompt_ids, response_ids, temperature, hidden, entropy=False)
+        return logp, mask, states
+
+    def token_logprobs_and_entropy(
+        self,
+        prompt_ids: Sequence[Sequence[int]],
+        response_ids: Sequence[Sequence[int]],
+        temperature: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like :meth:`token_logprobs`, plus the entropy of the tempered next-token distribution at each response
+        position, [batch, longest response] (0 at padding): what an entropy bonus maximises."""
+        logp, mask, _, entropy = self._response_pass(prompt_ids, response_ids, temperature, False, entropy=True)
+        return logp, mask, entropy
+
+    def _response_pass(self, prompt_ids, response_ids, temperature: float, hidden: bool, entropy: bool):
+        """(log-probs, mask, hidden states or None, entropies or None) of :meth:`forward_responses`."""
         rows, longest = len(response_ids), max((len(r) for r in response_ids), default=0)
         mask = torch.tensor([[1.0] * len(r) + [0.0] * (longest - len(r)) for r in response_ids], device=self.device)
         if longest == 0:
-            return torch.zeros(rows, 0, device=self.device), mask.reshape(rows, 0), None
+            empty = torch.zeros(rows, 0, device=self.device)
+            return empty, mask.reshape(rows, 0), None, (empty if entropy else None)
         prefix = self._prefix(prompt_ids, grad=True)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([list(r) + [pad] * (longest - len(r)) for r in response_ids], device=self.device)
@@ -235,8 +252,10 @@ class Policy:
         logits = logits.float()
         if temperature > 0 and temperature != 1.0:
             logits = logits / temperature
-        picked = torch.log_softmax(logits, dim=-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # one fused kernel
-        return picked * mask, mask, (states * mask[..., None] if hidden else None)
+        logp_all = torch.log_softmax(logits, dim=-1)
+        picked = logp_all.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # one fused kernel
+        entropies = -(logp_all.exp() * logp_all).sum(-1) * mask if entropy else None
+        return picked * mask, mask, (states * mask[..., None] if hidden else None), entropies
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
         """For each response token, the index of the judged step its text starts in (0 before the first step)."""

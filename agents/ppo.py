@@ -2,7 +2,10 @@
 
 Rewards sit on tokens: with process rewards, step k's reward s_k - s_{k-1} is placed on the last token of
 step k (so the rewards of a rollout add up to its final process score); with outcome or sparse rewards the
-reward sits on the last token. A linear value head reads the LM's last hidden state at each response
+reward sits on the last token. These are the environment's own rewards, differences of cumulative progress
+s_k (from a judge that only rates steps, of its ratings, whose last one the environment pays); never the
+authors' DeltaNorm, an advantage whose steps sum to 0, which as a reward would leave every return 0 (the
+critic is PPO's baseline). A linear value head reads the LM's last hidden state at each response
 position (the trunk is shared, and trained by both losses). Old log-probs and values are taken once
 before the update epochs; advantages come from GAE and are whitened over the batch's tokens. Each
 epoch is one guarded optimizer step over all micro-batches: clipped surrogate plus ``vf_coef`` times the
@@ -76,10 +79,10 @@ class PPO:
         """Rollout i's reward per response token (zeros except at step ends / the last token)."""
         sample = batch.samples[i]
         rewards = torch.zeros(len(sample.response_ids))
-        scores = batch.step_scores[i]
-        if batch.reward_kind != "process" or not scores:
+        if batch.reward_kind != "process":
             rewards[-1] = batch.rewards[i]
             return rewards
+        scores = batch.step_values(i, "progress")
         steps = self.policy.step_of_token(sample.response_ids, batch.step_spans[i])
         previous = 0.0
         for k, score in enumerate(scores):

@@ -1,8 +1,10 @@
 """REINFORCE, with a leave-one-out baseline (RLOO) by default.
 
 Each token's weight is the rollout's return minus a baseline. Outcome and sparse rewards: the return is
-the reward; process rewards: a token of step k gets its reward-to-go s_K - s_{k-1} (the sum of the step
-rewards from step k on). The baseline is the mean final reward of the *other* rollouts of the group
+the reward; process rewards: a token of step k gets its reward-to-go s_K - s_{k-1} (the sum of the
+environment's step rewards from step k on). Like PPO it takes cumulative progress s_k, whose differences
+the environment pays (from a judge that only rates steps, its ratings, by the environment's rule), not the
+authors' per-step ratings. The baseline is the mean final reward of the *other* rollouts of the group
 (``rloo``), of the whole group (``mean``), or nothing (``none``). Unscorable rollouts are left out of the
 loss and of every baseline. Loss: -mean over tokens of (advantage x log-prob).
 """
@@ -49,13 +51,11 @@ class Reinforce:
         self.optimizer = adamw(self.params, config.lr)
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
-        finals = torch.tensor(
-            [
-                s[-1] if (batch.reward_kind == "process" and s) else float(r)
-                for s, r in zip(batch.step_scores, batch.rewards)
-            ]
-        )
-        finals = torch.where(torch.isfinite(batch.rewards), finals, batch.rewards)
+        process = batch.reward_kind == "process"
+        valid = torch.isfinite(batch.rewards)
+        progress = [batch.step_values(i, "progress") if process and valid[i] else None for i in range(len(batch))]
+        finals = torch.tensor([p[-1] if p else float(r) for p, r in zip(progress, batch.rewards)])
+        finals = torch.where(valid, finals, batch.rewards)
         if self.config.baseline == "rloo":
             baseline = finals - ob.rloo_advantages(finals, batch.groups)
         elif self.config.baseline == "mean":
@@ -68,8 +68,8 @@ class Reinforce:
             if not torch.isfinite(finals[i]):
                 continue
             n = len(sample.response_ids)
-            if batch.reward_kind == "process" and batch.step_scores[i]:
-                scores = torch.tensor(batch.step_scores[i])
+            if progress[i]:
+                scores = torch.tensor(progress[i])
                 before = torch.cat([torch.zeros(1), scores[:-1]])
                 steps = torch.tensor(self.policy.step_of_token(sample.response_ids, batch.step_spans[i]))
                 advantages[i, :n] = (scores[-1] - before)[steps.clamp(max=len(scores) - 1)] - baseline[i]

@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.batch import Batch, batch_from_step
+from agents.batch import Batch, batch_from_step, zero_truncated
 from agents.config_cli import json_object
 from agents.durable import (
     CheckpointDamaged,
@@ -52,6 +52,7 @@ from agents.registry import make_agent
 from judges.reporting import moving_average
 from judges.verdict import Cause
 
+TRUNCATED_REWARDS = ("zero", "judge")
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
 
 
@@ -127,6 +128,10 @@ class TrainConfig:
     """cpu or cuda."""
     generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(("transformers", "vllm")))
     """Sampling backend: transformers (CPU or GPU), or vllm (GPU only; not exercised in this project)."""
+    truncated_reward: str = attrs.field(default="zero", validator=attrs.validators.in_(TRUNCATED_REWARDS))
+    """What a response cut off at max_new_tokens earns on a judged (outcome or process) reward: zero (the authors':
+    0 and all-zero step scores, kept in the loss; an unscorable verdict stays unscorable) or judge (paid as judged).
+    A sparse reward is paid as checked either way, as in the authors' sparse runs."""
 
 
 def _seed_everything(seed: int) -> None:
@@ -191,12 +196,39 @@ def run_settings(config: TrainConfig, agent_config: Any) -> dict[str, dict]:
     return json.loads(json.dumps({"config": attrs.asdict(config), "agent_config": attrs.asdict(agent_config)}))
 
 
+BEFORE_ISSUE_13_NORMS = {"delta": "delta_zero", "group": "group_final", "end": "end on cumulative progress (retired)"}
+"""What a GRPO process_norm recorded before issue 13 meant, in today's names: ``delta`` then set s_0 = 0 (today's
+``delta_zero``), ``group`` subtracted the group's mean final score (``group_final``), ``end`` differenced cumulative
+progress (today's ``end`` differences ratings)."""
+
+
+def settings_as_today(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded run's settings in today's meaning.
+
+    A record written before issue 13 (it has no ``truncated_reward``) paid cut-off responses as judged (the rule does
+    not touch sparse rewards), and its GRPO ``process_norm`` names meant what :data:`BEFORE_ISSUE_13_NORMS` says.
+    Resuming it under today's defaults would silently mix two objectives, so those values are translated and then
+    compared like any other setting.
+    """
+    config = recorded.get("config")
+    if not isinstance(config, dict) or "truncated_reward" in config:
+        return recorded
+    paid_as_judged = {} if config.get("reward") == "sparse" else {"truncated_reward": "judge"}  # sparse: no rule
+    translated = {**recorded, "config": {**config, **paid_as_judged}}
+    agent = recorded.get("agent_config")
+    if config.get("agent") == "grpo" and config.get("reward") == "process" and isinstance(agent, dict):
+        norm = agent.get("process_norm")
+        translated["agent_config"] = {**agent, "process_norm": BEFORE_ISSUE_13_NORMS.get(norm, norm)}
+    return translated
+
+
 def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """One line per setting that differs and changes results (:data:`RESULT_NEUTRAL` ones may differ).
 
-    A setting absent from the record (written by an older version) is not compared; the agent's settings are
-    compared only when the agent is the same.
+    The record is first read in today's meaning (:func:`settings_as_today`); a setting absent from it (written by an
+    older version) is then not compared; the agent's settings are compared only when the agent is the same.
     """
+    recorded = settings_as_today(recorded)
     found = []
     for section, neutral in RESULT_NEUTRAL.items():
         old, new = recorded.get(section), current[section]
@@ -269,8 +301,19 @@ class Trainer:
         judge_counts = self._judge_counter_deltas()
         judged = time.perf_counter()
         batch = batch_from_step(
-            samples, observations, rewards, infos, self.config.group_size, self.config.reward, self.config.temperature
+            samples,
+            observations,
+            rewards,
+            infos,
+            self.config.group_size,
+            self.config.reward,
+            self.config.temperature,
+            max_new_tokens=self.config.max_new_tokens,
+            judge=self.envs.unwrapped.judge.name,
         )
+        zeroed = 0
+        if self.config.truncated_reward == "zero" and self.config.reward != "sparse":
+            batch, zeroed = zero_truncated(batch)
         agent_metrics = self.agent.update(batch, references_for_agent(self.agent, self.problems, batch.problem_ids))
         if self.generator is not self.policy:
             self.generator.load_weights(self.policy.model)  # the next samples come from the updated policy
@@ -279,6 +322,7 @@ class Trainer:
         return {
             "step": self.step,
             **self._rollout_metrics(batch, infos),
+            "truncated_zeroed": zeroed,
             **judge_counts,
             **agent_metrics,
             "seconds_sample": sampled - started,

@@ -16,9 +16,10 @@ CANARY = "CANARY-7f3a9c-REFERENCE-MUST-NOT-LEAK"
 class ScriptedJudge:
     """Deterministic, dependency-free judge for environment tests (not a real judge).
 
-    Step k's score is the fraction of the reference's steps whose text appears in steps 1..k; the outcome
-    is that fraction for the whole response; a response containing ``UNSCORABLE`` gets an unscorable
-    verdict. ``calls`` counts score_batch calls, ``batch_sizes`` their sizes.
+    Step k's score (cumulative progress) is the fraction of the reference's steps whose text appears in steps
+    1..k, its rating the fraction that appears in step k's own text; the outcome is the progress of the whole
+    response; a response containing ``UNSCORABLE`` gets an unscorable verdict. ``calls`` counts score_batch calls,
+    ``batch_sizes`` their sizes.
     """
 
     name = "scripted"
@@ -38,15 +39,17 @@ class ScriptedJudge:
             return Verdict.unscorable(f"scripted: {item.problem.reference.unseal().text}")
         reference = item.problem.reference.unseal()
         spans = item.step_spans or ((0, len(item.response)),)
-        scores = []
-        for _, end in spans:
-            prefix = item.response[:end]
+        scores, ratings = [], []
+        for start, end in spans:
+            prefix, own = item.response[:end], item.response[start:end]
             scores.append(sum(step in prefix for step in reference.steps) / len(reference.steps))
+            ratings.append(sum(step in own for step in reference.steps) / len(reference.steps))
         answers = boxed_answers(item.response)
         return Verdict(
             status=Status.OK,
             outcome=scores[-1],
             step_scores=tuple(scores),
+            step_ratings=tuple(ratings),
             step_spans=tuple(spans),
             answer_correct=answers == [reference.answer],
             reason=f"compared with {reference.text}",
@@ -59,7 +62,8 @@ register_judge("scripted", ScriptedJudge)
 class VowelJudge:
     """Deterministic judge whose reward varies on any text, even a random model's (for agent tests only).
 
-    s_k is the share of vowels among the letters of steps 1..k; the outcome is s_K.
+    s_k (cumulative progress) is the share of vowels among the letters of steps 1..k, r_k (step k's rating) that
+    share in step k's own letters; the outcome is s_K.
     """
 
     name = "vowels"
@@ -71,20 +75,23 @@ class VowelJudge:
         verdicts = []
         for item in items:
             spans = tuple(item.step_spans or split_steps(item.response, "lines") or [(0, len(item.response))])
-            scores = []
-            for _, end in spans:
-                letters = [c for c in item.response[:end].lower() if c.isalpha()]
-                scores.append(sum(c in "aeiou" for c in letters) / max(1, len(letters)))
+            scores = [vowel_share(item.response[:end]) for _, end in spans]
             verdicts.append(
                 Verdict(
                     status=Status.OK,
                     outcome=scores[-1],
                     step_scores=tuple(scores),
+                    step_ratings=tuple(vowel_share(item.response[start:end]) for start, end in spans),
                     step_spans=spans,
                     answer_correct=False,
                 )
             )
         return verdicts
+
+
+def vowel_share(text: str) -> float:
+    letters = [c for c in text.lower() if c.isalpha()]
+    return sum(c in "aeiou" for c in letters) / max(1, len(letters))
 
 
 register_judge("vowels", VowelJudge)

@@ -28,6 +28,7 @@ SMALL = dict(
     prompts_per_step=2,
     group_size=2,
     max_new_tokens=12,
+    truncated_reward="judge",  # the tiny random model never finishes in 12 tokens: pay what the judge says
 )
 
 
@@ -160,6 +161,35 @@ def test_settings_that_cannot_change_results_may_differ_on_resume(tmp_path):
     records = Trainer(
         config(run, steps=2, save_every=2, keep_last=3, final_optimizer=False), GRPOConfig(micro_batch=1)
     ).train()
+    assert [r["step"] for r in records] == [1, 2]
+
+
+def record_before_issue_13(run):
+    """Rewrite the run's recorded settings as a version before issue 13 wrote them: no truncated_reward, and the
+    GRPO norm then called delta (s_0 = 0)."""
+    for path in [run / "train_config.json", *run.glob("checkpoints/*/trainer.json")]:
+        record = json.loads(path.read_text())
+        del record["config"]["truncated_reward"]
+        for field in ("entropy_coef", "loss_aggregation", "mini_batches"):
+            del record["agent_config"][field]
+        path.write_text(json.dumps(record))
+    (run / "checkpoints" / "step-000001" / "manifest.json").unlink()  # its digests would now be wrong
+
+
+def test_a_run_recorded_before_issue_13_resumes_only_with_the_settings_it_ran_under(tmp_path):
+    """Its 'delta' meant s_0 = 0 (today's delta_zero) and it paid cut-off responses as judged: resuming under
+    today's defaults would change the objective mid-run, so it is an error naming both, and those settings resume."""
+    from agents.grpo import GRPOConfig
+
+    run = tmp_path / "run"
+    Trainer(config(run, steps=1, save_every=1, truncated_reward="judge")).train()
+    record_before_issue_13(run)
+    with pytest.raises(ValueError) as raised:
+        Trainer(config(run, steps=2, truncated_reward="zero"), GRPOConfig(process_norm="delta")).train()
+    message = str(raised.value)
+    assert "truncated_reward: 'judge' in the folder, 'zero' now" in message
+    assert "process_norm: 'delta_zero' in the folder, 'delta' now" in message
+    records = Trainer(config(run, steps=2, truncated_reward="judge"), GRPOConfig(process_norm="delta_zero")).train()
     assert [r["step"] for r in records] == [1, 2]
 
 

@@ -1,11 +1,12 @@
-"""Agents through the trainer with the tiny random model: updates, resume, NaN skipping, masking."""
+"""Agents through the trainer with the tiny random model: updates, resume, NaN skipping, masking, the length rule."""
 
 import json
 
+import attrs
 import pytest
 import torch
 
-from agents.batch import Batch
+from agents.batch import Batch, zero_truncated
 from agents.policy import Policy, SamplingConfig
 from agents.registry import make_agent
 from agents.trainer import TrainConfig, Trainer, is_operational
@@ -19,6 +20,7 @@ SMALL = dict(
     prompts_per_step=2,
     group_size=2,
     max_new_tokens=12,
+    truncated_reward="judge",  # the tiny random model never finishes in 12 tokens: pay what the judge says
 )
 
 
@@ -216,7 +218,9 @@ class CountingJudge:
         return [
             Verdict.unscorable("server down", Cause.BACKEND_FAILED)
             if k % 2
-            else Verdict(Status.OK, outcome=0.5, step_scores=(0.5,), step_spans=((0, len(item.response)),))
+            else Verdict(
+                Status.OK, outcome=0.5, step_scores=(0.5,), step_ratings=(0.5,), step_spans=((0, len(item.response)),)
+            )
             for k, item in enumerate(items)
         ]
 
@@ -232,3 +236,51 @@ def test_each_step_logs_unscorable_rollouts_by_cause_and_what_the_judge_counted_
     for record in records:
         assert record["unscorable"] == 2 and record["unscorable_backend_failed"] == 2
         assert record["judge_items"] == 4 and "judge_latency_p50_s" not in record  # per step, not cumulative
+
+
+# --- the length rule (issue 13, item 4) ---------------------------------------------------------------------
+
+
+def test_a_response_cut_off_at_the_token_cap_earns_zero_unless_its_verdict_is_unscorable(tiny):
+    """Rollouts 0-3: finished, cut off, cut off and unscorable, cut off and never judged (the env's over-long 0)."""
+    samples = sampled_batch(tiny, [1.0] * 4).samples
+    samples = tuple(attrs.evolve(s, finished=f) for s, f in zip(samples, (True, False, False, False)))
+    batch = Batch(
+        samples,
+        torch.tensor([0.75, 0.5, float("nan"), 0.0]),
+        torch.zeros(4, dtype=torch.long),
+        "process",
+        ((0.25, 0.75), (0.5, 0.5), None, None),
+        (((0, 1), (1, 2)), ((0, 1), (1, 2)), None, None),
+        ("p0",) * 4,
+        step_ratings=((0.25, 1.0), (0.5, 0.75), None, None),
+    )
+    zeroed, count = zero_truncated(batch)
+    assert count == 2 and zeroed.rewards[:2].tolist() == [0.75, 0.0] and zeroed.rewards[2].isnan()
+    assert zeroed.step_scores == ((0.25, 0.75), (0.0, 0.0), None, None)
+    assert zeroed.step_ratings == ((0.25, 1.0), (0.0, 0.0), None, None)
+
+
+def test_a_zeroed_response_stays_in_the_loss(tiny):
+    """lr 0: the token-mean loss divides by the tokens of every scorable rollout, the zeroed one's included."""
+    batch = sampled_batch(tiny, [1.0, 0.0, 0.5, 0.2])
+    batch = attrs.evolve(batch, samples=tuple(attrs.evolve(s, finished=k != 1) for k, s in enumerate(batch.samples)))
+    zeroed, _ = zero_truncated(batch)  # rewards 1, 0, .5, .2 -> 1, 0, .5, .2: rollout 1 already paid 0
+    agent = make_agent("grpo", tiny, lr=0.0)
+    advantages = torch.nan_to_num(agent.token_advantages(zeroed))
+    tokens = sum(len(s.response_ids) for s in zeroed.samples)
+    assert agent.update(zeroed)["loss"] == pytest.approx(-float(advantages.sum()) / tokens, abs=1e-6)
+
+
+@pytest.mark.parametrize("reward", ["outcome", "process", "sparse"])
+def test_the_trainer_zeroes_cut_off_judged_responses_by_default_and_pays_them_as_judged_on_request(tmp_path, reward):
+    """4 new tokens: no response of the tiny random model finishes. The vowels judge pays almost every one > 0."""
+    settings = dict(steps=1, reward=reward, max_new_tokens=4, judge="vowels" if reward != "sparse" else "answer")
+    default = Trainer(config(tmp_path / "zero", **{**settings, "truncated_reward": "zero"})).train()[0]
+    judged = Trainer(config(tmp_path / "judge", **settings)).train()[0]
+    assert default["finished_fraction"] == 0.0 and judged["truncated_zeroed"] == 0
+    if reward == "sparse":  # a sparse reward is paid as the answer check says, as in the authors' sparse runs
+        assert default["truncated_zeroed"] == 0 and default["reward_mean"] == judged["reward_mean"]
+    else:
+        assert default["truncated_zeroed"] == 4 and default["reward_mean"] == 0.0 and judged["reward_mean"] > 0.0
+    assert TrainConfig().truncated_reward == "zero"
