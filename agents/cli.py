@@ -111,22 +111,66 @@ def judge_bench(args: argparse.Namespace) -> int:
 def train(args: argparse.Namespace) -> int:
     from agents.config_cli import config_from_args
     from agents.durable import LogDamaged
+    from agents.presets import PresetError
     from agents.registry import agent_classes
     from agents.trainer import RunFolderError, TrainConfig, Trainer
 
-    try:  # a bad setting: an empty --output-dir, a negative --keep-last, an unknown agent, ...
+    try:  # a bad setting: an empty --output-dir, a negative --keep-last, an unknown agent, a preset without values
         config = config_from_args(TrainConfig, args)
         agent_config = config_from_args(agent_classes(config.agent)[1], args)
-    except ValueError as error:
+        preset = None
+        if args.preset:
+            config, agent_config, preset = _with_preset(args.preset, config, agent_config, args)
+    except (ValueError, PresetError) as error:
         print(f"exprl train: error: {error}", file=sys.stderr)
         return 2
     try:  # an unusable folder, one holding another run, no intact checkpoint, a damaged log
-        records = Trainer(config, agent_config).train(resume=not args.fresh)
+        trainer = Trainer(config, agent_config)
+        if preset is not None:  # like train_config.json, written at every start
+            from agents.durable import atomic_write_text
+
+            atomic_write_text(trainer.folder / PRESET_FILE, json.dumps(preset, indent=1))
+        else:
+            (trainer.folder / PRESET_FILE).unlink(missing_ok=True)
+        records = trainer.train(resume=not args.fresh)
     except (RunFolderError, LogDamaged) as error:
         print(f"exprl train: error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(_summary(records, config.output_dir), indent=2))
     return 0
+
+
+PRESET_FILE = "preset.json"
+"""Beside train_config.json: the preset a run was started with and the preset fields the user changed."""
+
+
+def _with_preset(name: str, config, agent_config, args: argparse.Namespace):
+    """(TrainConfig, agent config, preset record) with the preset's values wherever no flag was given; prints the
+    preset fields the user changed."""
+    import attrs
+
+    from agents import presets
+    from agents.config_cli import given_fields
+
+    role = presets.role_for(name, config.agent, config.reward)
+    given = set(given_fields(args))
+    judge_options = dict(config.env_options.get("judge_kwargs") or {})
+    if "env_options" in given:
+        given |= {f"judge.{key}" for key in judge_options}
+    run, agent, judge_options, overrides = presets.resolve(
+        role,
+        attrs.asdict(config),
+        attrs.asdict(agent_config),
+        config.judge,
+        judge_options,
+        given,
+        lambda: presets.train_problem_count(config.env, config.env_options),
+    )
+    if judge_options:
+        run["env_options"] = {**run["env_options"], "judge_kwargs": judge_options}
+    print(presets.overrides_table(overrides, name), file=sys.stderr)
+    record = {"preset": name, "role": role, "overrides": [attrs.asdict(o) for o in overrides]}
+    return type(config)(**run), type(agent_config)(**agent), json.loads(json.dumps(record))
 
 
 def _summary(records: list[dict], folder: str) -> dict:
@@ -175,12 +219,19 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    """ExpRL against its baselines under one budget, then sparse GRPO from each result (library: agents.compare)."""
-    from agents.compare import CompareConfig, SettingsMismatch, run_compare
-    from agents.config_cli import config_from_args
+    """ExpRL against its baselines under one budget, then the authors' stage 2 from each result (library:
+    agents.compare)."""
+    import attrs
 
-    try:
-        config = config_from_args(CompareConfig, args)  # names an unknown arm or a budget below its minimum
+    from agents.compare import CompareConfig, SettingsMismatch, run_compare
+    from agents.compare.plan import preset_overrides
+    from agents.config_cli import config_from_args, given_fields
+    from agents.presets import overrides_table
+
+    try:  # names an unknown arm, a budget below its minimum, an llm judge without its model
+        config = attrs.evolve(config_from_args(CompareConfig, args), given=given_fields(args))
+        if config.preset:
+            print(overrides_table(preset_overrides(config), config.preset), file=sys.stderr)
     except ValueError as error:
         print(f"exprl compare: error: {error}", file=sys.stderr)
         return 2
@@ -195,6 +246,7 @@ def compare(args: argparse.Namespace) -> int:
 
 def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     from agents.config_cli import add_config_flags, json_flag
+    from agents.presets import PRESETS
     from agents.registry import agent_classes, agent_names
     from agents.trainer import TrainConfig
 
@@ -205,6 +257,13 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
         help="train a policy with an agent against an ExpRL environment",
         description=f"Agents: {', '.join(agent_names())}. Flags below: the run, "
         f"then the {agent} agent's settings (pick --agent to see others').",
+    )
+    training.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="",
+        help="start from the authors' values (agents/presets.py): paper for stage 1 (the arm follows from --agent and "
+        "--reward), paper-stage2 for their stage 2; flags given explicitly win, and the ones that differ are printed",
     )
     add_config_flags(training, TrainConfig, "run")
     add_config_flags(training, agent_classes(agent)[1], f"{agent} agent")
@@ -234,10 +293,11 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
 
     comparison = commands.add_parser(
         "compare",
-        help="ExpRL against its baselines under one budget, then sparse GRPO",
+        help="ExpRL against its baselines under one budget, then the authors' stage 2",
         description="Train every arm from the same start with the same data, seeds and "
-        "budget, continue each with sparse GRPO, evaluate pass@k on the test "
-        "split; rerunning resumes. See agents/compare/.",
+        "budget, continue each with the authors' stage 2 (PPO on the binary answer reward), evaluate pass@k on "
+        "the test split; rerunning resumes. --preset paper: the authors' hyperparameters for every arm, explicit "
+        "flags overriding them. See agents/compare/.",
     )
     add_config_flags(comparison, CompareConfig, "compare")
     comparison.set_defaults(run=compare)

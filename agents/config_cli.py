@@ -1,7 +1,9 @@
 """Command-line flags generated from frozen attrs configs: one flag per field, its docstring as help.
 
 Field docstrings are the string literals written under each field in the class body (read from the
-source with ``ast``), so the CLI and the code document a setting in one place.
+source with ``ast``), so the CLI and the code document a setting in one place. The parsed namespace also
+records which flags were given explicitly (:func:`given_fields`): a preset fills in only the others. A field
+whose metadata says ``{"flag": False}`` gets no flag.
 """
 
 from __future__ import annotations
@@ -58,25 +60,57 @@ def json_flag(text: str) -> dict[str, Any]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+GIVEN = "given_flags"
+"""The namespace attribute holding the destinations of the flags given on the command line."""
+
+
+def _mark_given(namespace: argparse.Namespace, dest: str) -> None:
+    setattr(namespace, GIVEN, set(getattr(namespace, GIVEN, ())) | {dest})
+
+
+class _Store(argparse.Action):
+    """``store``, remembering that the flag was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _mark_given(namespace, self.dest)
+
+
+class _Toggle(argparse.BooleanOptionalAction):
+    """``--flag`` / ``--no-flag``, remembering that one was given."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        _mark_given(namespace, self.dest)
+
+
+def given_fields(args: argparse.Namespace) -> frozenset[str]:
+    """The fields whose flags the command line gave (whatever their value), as opposed to defaults."""
+    return frozenset(getattr(args, GIVEN, ()))
+
+
+def has_flag(field: attrs.Attribute) -> bool:
+    return field.metadata.get("flag", True)
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, group_title: str) -> None:
     """``--field-name`` for every field of an attrs class, typed by its default (JSON for a dict)."""
     group = parser.add_argument_group(group_title)
     docs = field_docs(cls)
-    for field in attrs.fields(cls):
+    for field in filter(has_flag, attrs.fields(cls)):
         flag = "--" + field.name.replace("_", "-")
         default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default
         shown = json.dumps(default) if isinstance(default, dict) else default
         help_text = f"{docs.get(field.name, '')} (default: {shown})".replace("%", "%%")
         if isinstance(default, dict):
-            group.add_argument(flag, dest=field.name, type=json_flag, default=default, help=help_text)
+            group.add_argument(flag, dest=field.name, type=json_flag, default=default, help=help_text, action=_Store)
         elif isinstance(default, bool):
-            group.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=default, help=help_text
-            )
+            group.add_argument(flag, dest=field.name, action=_Toggle, default=default, help=help_text)
         else:
-            group.add_argument(flag, dest=field.name, type=type(default), default=default, help=help_text)
+            kind = type(default)
+            group.add_argument(flag, dest=field.name, type=kind, default=default, help=help_text, action=_Store)
 
 
 def config_from_args(cls: type, args: argparse.Namespace) -> Any:
     """An instance of the config class from the parsed flags."""
-    return cls(**{field.name: getattr(args, field.name) for field in attrs.fields(cls)})
+    return cls(**{field.name: getattr(args, field.name) for field in filter(has_flag, attrs.fields(cls))})

@@ -43,3 +43,27 @@ TEACHER_CONTEXT = (
     "A correct reference solution to the problem follows. Use it to reason well, but write your own solution "
     "step by step and do not mention that you were given a reference.\n\n{reference}"
 )
+"""Our earlier teacher context (``teacher_prompt="system"``): a system turn before the student's unchanged prompt."""
+
+TEACHER_USER_TURN = (
+    "Problem: {problem}\n\n"
+    "A reference solution to it: {reference}\n\n"
+    "Once you have understood the reference solution, solve the problem below in your own way.\n"
+)
+"""The authors' teacher prompt (``teacher_prompt="user"``), in our words with their structure: one user turn holding
+the problem, then the reference solution, then the request to solve it after understanding the reference
+(``stage1_verl/verl/trainer/ppo/ray_onpolicy_distill.py:1005-1008``, built as the only turn at 1017-1018)."""
+
+
+def teacher_messages(problem: str, reference: Reference, turn: str) -> tuple[str | None, str]:
+    """(system turn or None, user turn) of the self-distillation teacher's prompt.
+
+    ``turn="user"``: the authors' form, the reference inside the user turn after the problem, no system turn.
+    ``turn="system"``: ours before issue 13, the reference in a system turn before the student's own prompt.
+    """
+    written = reference_response(reference)
+    if turn == "user":
+        return None, TEACHER_USER_TURN.format(problem=problem, reference=written)
+    if turn == "system":
+        return TEACHER_CONTEXT.format(reference=written), problem
+    raise ValueError(f"teacher_prompt must be 'user' or 'system', got {turn!r}")

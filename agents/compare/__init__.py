@@ -1,4 +1,4 @@
-"""``exprl compare``: ExpRL against its baselines under one budget, then sparse GRPO from each result.
+"""``exprl compare``: ExpRL against its baselines under one budget, then the authors' stage 2 from each result.
 
 Three modules, read in this order: :mod:`~agents.compare.plan` (the arms, the configuration, the shared budget,
 the jobs), :mod:`~agents.compare.run` (training and evaluating each job, resumably, with a settings check) and
@@ -9,8 +9,23 @@ reproduces them), ``learning_curves.png`` and ``pass_at_k.png``.
 
 from __future__ import annotations
 
-from agents.compare.plan import ARMS, BASE, KS, STAGE2, Arm, CompareConfig, Job, ks_for, parse_arms, plan_jobs
-from agents.compare.report import eval_rows, render_markdown, stage_table, write_outputs
+from agents.compare.plan import (
+    ARMS,
+    BASE,
+    KS,
+    STAGE2,
+    STAGE2_RECIPE,
+    Arm,
+    ArmSettings,
+    CompareConfig,
+    Job,
+    arm_settings,
+    ks_for,
+    parse_arms,
+    plan_jobs,
+    preset_overrides,
+)
+from agents.compare.report import eval_rows, render_markdown, settings_table, stage_table, write_outputs
 from agents.compare.run import SettingsMismatch, differences, eval_job, run_compare, run_summary, train_job
 
 __all__ = [
@@ -18,19 +33,24 @@ __all__ = [
     "BASE",
     "KS",
     "STAGE2",
+    "STAGE2_RECIPE",
     "Arm",
+    "ArmSettings",
     "CompareConfig",
     "Job",
     "SettingsMismatch",
+    "arm_settings",
     "differences",
     "eval_job",
     "eval_rows",
     "ks_for",
     "parse_arms",
     "plan_jobs",
+    "preset_overrides",
     "render_markdown",
     "run_compare",
     "run_summary",
+    "settings_table",
     "stage_table",
     "train_job",
     "write_outputs",

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.compare.plan import ARMS, CompareConfig, ks_for
+from agents.compare.plan import ARMS, STAGE2, CompareConfig, ks_for, preset_overrides
+from agents.presets import shown
 from judges.reporting import Summary, format_summary, markdown_table, mean_curve, moving_average, summarize
 
 
@@ -61,14 +62,67 @@ def stage_table(rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequenc
 
 def _budget_text(config: CompareConfig) -> str:
     seeds = ", ".join(str(s) for s in range(config.seeds))
+    if config.preset:
+        changed = preset_overrides(config)
+        rows = [[o.field, str(o.paper), shown(o.yours)] for o in changed]
+        return (
+            f"Base model `{config.model}`, environment `{config.env}` `{json.dumps(config.env_options)}`; "
+            f"seeds {seeds}. Every arm's hyperparameters are the authors' (`--preset {config.preset}`, "
+            "agents/presets.py, each value with its source), except these fields, set here for every arm:\n\n"
+            + (markdown_table(["field", "authors' value (arms)", "here"], rows) if rows else "(none)\n")
+            + "\nTraining uses the train split only; each run's settings are in the table below.\n"
+        )
     return (
         f"Base model `{config.model}`, environment `{config.env}` `{json.dumps(config.env_options)}`; "
         f"seeds {seeds}. Budget per run: {config.steps} optimizer steps x {config.prompts_per_step} problems x "
         f"{config.group_size} samples, at most {config.max_new_tokens} new tokens each (at most "
         f"{config.sampled_token_budget} sampled tokens), temperature {config.temperature}, "
-        f"learning rate {config.lr:g}; the same for every arm, otherwise each agent's default hyperparameters. "
-        "Training uses the train split only.\n"
+        f"learning rate {config.lr:g}; the same for every arm, otherwise each agent's default hyperparameters "
+        "(stage 2: the authors' recipe, see below). Training uses the train split only.\n"
     )
+
+
+SETTINGS = (
+    ("steps", "train", "steps"),
+    ("problems/step", "train", "prompts_per_step"),
+    ("samples/problem", "train", "group_size"),
+    ("new tokens", "train", "max_new_tokens"),
+    ("unfinished", "train", "truncated_reward"),
+    ("judge", "train", "judge"),
+    ("lr", "agent", "lr"),
+    ("clip", "agent", "clip_low"),
+    ("std", "agent", "scale_by_std"),
+    ("KL", "agent", "kl_coef"),
+    ("entropy", "agent", "entropy_coef"),
+    ("loss", "agent", "loss_aggregation"),
+    ("updates", "agent", "mini_batches"),
+    ("wd", "agent", "weight_decay"),
+    ("grad clip", "agent", "max_grad_norm"),
+)
+"""The columns of the per-run settings table: (header, section of the run record, field)."""
+
+
+def settings_table(records: Sequence[dict]) -> str:
+    """Each (stage, arm)'s training settings as its first seed's run recorded them ("–": not a setting of that
+    agent); the judge's options, when given, follow its name."""
+    seen, body = set(), []
+    for record in records:
+        if record["kind"] != "train" or (record["stage"], record["arm"]) in seen:
+            continue
+        seen.add((record["stage"], record["arm"]))
+        config = record["config"]
+        cells = []
+        for _, section, field in SETTINGS:
+            value = config[section].get(field)
+            if field == "clip_low" and value is not None:
+                value = f"{shown(value)}/{shown(config[section].get('clip_high'))}"
+            if field == "judge" and value is not None:
+                options = (config["train"].get("env_options") or {}).get("judge_kwargs") or {}
+                shown_options = {k: v for k, v in options.items() if k != "base_url"}  # the server is not a setting
+                value = f"{value} {json.dumps(shown_options)}" if shown_options else value
+            cells.append("–" if value is None else shown(value))
+        body.append([str(record["stage"]), record["arm"], config["train"]["agent"], *cells])
+    return markdown_table(["stage", "arm", "agent", *(header for header, _, _ in SETTINGS)], body)
 
 
 def _evaluation_text(config: CompareConfig) -> str:
@@ -85,7 +139,7 @@ def render_markdown(config: CompareConfig, records: Sequence[dict]) -> str:
     ks, rows = ks_for(config.eval_samples), eval_rows(records)
     arms = "\n".join(
         f"- `{name}`: {ARMS[name].label}; agent `{ARMS[name].agent}`, reward `{ARMS[name].reward}`, "
-        f"judge `{ARMS[name].judge}`"
+        f"judge `{config.judge if ARMS[name].judged else ARMS[name].judge}`"
         for name in config.arm_names
     )
     parts = [
@@ -93,14 +147,17 @@ def render_markdown(config: CompareConfig, records: Sequence[dict]) -> str:
         f"```\n{config.command()}\n```\n",
         _budget_text(config),
         f"Arms (stage 1):\n{arms}\n",
+        "Settings of each run (its first seed's; every seed has the same):\n",
+        settings_table(records),
         _evaluation_text(config),
         "## Stage 1 (and the base model)\n",
         stage_table(rows, (0, 1), ks),
     ]
     if config.stage2_steps:
         parts += [
-            f"\n## Stage 2: sparse GRPO for {config.stage2_steps} steps from each stage-1 result\n",
-            "Rows are named by the stage-1 arm they continue.\n",
+            "\n## Stage 2: the authors' recipe from each stage-1 result\n",
+            f"{STAGE2.label}, as PipelineRL runs it (stage2_pipeline_rl/conf/exp_stage2_*.yaml, "
+            "conf/finetune/base.yaml). Rows are named by the stage-1 arm they continue.\n",
             stage_table(rows, (0, 2), ks),
         ]
     parts.append(

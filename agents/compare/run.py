@@ -20,8 +20,9 @@ from typing import Any
 
 import attrs
 
-from agents.compare.plan import ARMS, KS, STAGE2, STAGE2_SEED_OFFSET, CompareConfig, Job, plan_jobs
+from agents.compare.plan import KS, STAGE2_SEED_OFFSET, CompareConfig, Job, arm_settings, plan_jobs
 from agents.compare.report import write_outputs
+from agents.presets import train_problem_count
 from judges.reporting import json_number, mean_of
 
 GITIGNORE = (
@@ -62,42 +63,41 @@ def differences(old: dict, new: dict) -> list[str]:
 
 
 def _train_settings(config: CompareConfig, job: Job, root: Path):
-    """(TrainConfig, agent config, start label) of a training job."""
+    """(TrainConfig, agent config, start label, preset overrides) of a training job."""
     from agents.registry import agent_classes
     from agents.trainer import TrainConfig
 
-    arm = ARMS[job.arm] if job.stage == 1 else STAGE2
     start = config.model if job.stage == 1 else f"stage1/{job.arm}/seed-{job.seed}/model"
+    settings = arm_settings(config, job.arm, job.stage, lambda: train_problem_count(config.env, config.env_options))
     train = TrainConfig(
-        env=config.env,
-        env_options=config.env_options,
-        reward=arm.reward,
-        judge=arm.judge,
-        agent=arm.agent,
-        model=config.model if job.stage == 1 else str(root / start),
-        steps=config.steps if job.stage == 1 else config.stage2_steps,
-        prompts_per_step=config.prompts_per_step,
-        group_size=config.group_size,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        seed=job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET,
-        output_dir=str(root / job.folder),
-        save_every=config.save_every,
-        device=config.device,
-        final_optimizer=False,
-    )  # only the model is kept
-    agent_config = attrs.evolve(agent_classes(arm.agent)[1](), lr=config.lr, **dict(arm.overrides))
-    return train, agent_config, start
+        **{
+            "env": config.env,
+            "env_options": config.env_options,
+            "model": config.model if job.stage == 1 else str(root / start),
+            "seed": job.seed if job.stage == 1 else job.seed + STAGE2_SEED_OFFSET,
+            "output_dir": str(root / job.folder),
+            "save_every": config.save_every,
+            "device": config.device,
+            "final_optimizer": False,  # only the model is kept
+            **settings.run,  # agent, reward, judge, budget, the arm's own (env_options with the judge's options)
+        }
+    )
+    agent_config = attrs.evolve(agent_classes(train.agent)[1](), **settings.agent)
+    return train, agent_config, start, settings.overrides
 
 
-def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str) -> dict:
-    """What makes a run this run: its settings, minus where it lives and the ones that cannot change results."""
+def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str, overrides: Sequence = ()) -> dict:
+    """What makes a run this run: its settings, minus where it lives and the ones that cannot change results; with a
+    preset, its name and the preset fields this comparison changed."""
     from agents.trainer import RESULT_NEUTRAL
 
     # A finished run is not extended, so its length counts; the start is recorded as a label, not a path.
     neutral = (RESULT_NEUTRAL["config"] - {"steps"}) | {"model"}
     settings = {k: v for k, v in attrs.asdict(train).items() if k not in neutral}
-    return {"base_model": config.model, "start": start, "train": settings, "agent": attrs.asdict(agent_config)}
+    identity = {"base_model": config.model, "start": start, "train": settings, "agent": attrs.asdict(agent_config)}
+    if config.preset:
+        identity["preset"] = {"name": config.preset, "overrides": [attrs.asdict(o) for o in overrides]}
+    return identity
 
 
 def _check_same_settings(folder: Path, identity: dict) -> None:
@@ -121,8 +121,8 @@ def train_job(config: CompareConfig, job: Job, root: Path) -> bool:
     from agents.trainer import Trainer
 
     folder = root / job.folder
-    train, agent_config, start = _train_settings(config, job, root)
-    identity = json.loads(json.dumps(_identity(config, train, agent_config, start)))  # as run.json holds it
+    train, agent_config, start, overrides = _train_settings(config, job, root)
+    identity = json.loads(json.dumps(_identity(config, train, agent_config, start, overrides)))  # as run.json has it
     _check_same_settings(folder, identity)
     finished = (folder / "train.json").is_file()
     if not finished:
@@ -140,7 +140,7 @@ def train_job(config: CompareConfig, job: Job, root: Path) -> bool:
                 "arm": job.arm,
                 "seed": job.seed,
                 "config": {**identity, "train": attrs.asdict(train)},
-                "result": run_summary(records, config),
+                "result": run_summary(records, train.prompts_per_step * train.group_size),
                 "metrics": f"{job.folder}/metrics.jsonl",
             },
         )
@@ -159,12 +159,12 @@ def _export_model(policy: Any, folder: Path) -> None:
     staging.rename(folder)
 
 
-def run_summary(records: Sequence[dict], config: CompareConfig) -> dict:
+def run_summary(records: Sequence[dict], rows: int) -> dict:
     """A training run in a few numbers: start and end of its curves (the mean over the steps that have a value;
-    None when none has, e.g. every rollout unscorable), what it sampled, how long it took."""
+    None when none has, e.g. every rollout unscorable), what it sampled (``rows`` responses per step), how long it
+    took."""
     fifth = max(1, len(records) // 5)
     head, tail = records[:fifth], records[-fifth:]
-    rows = config.prompts_per_step * config.group_size
     return {
         "steps": len(records),
         "reward_first_fifth": json_number(mean_of(r["reward_mean"] for r in head)),
@@ -187,8 +187,8 @@ def _eval_identity(config: CompareConfig, job: Job) -> dict:
         "samples": config.eval_samples,
         "limit": config.eval_limit,
         "batch": config.eval_batch,
-        "max_new_tokens": config.max_new_tokens,
-        "temperature": config.temperature,
+        "max_new_tokens": config.eval_sampling[0],
+        "temperature": config.eval_sampling[1],
         "seed": job.seed,
     }
 
@@ -209,7 +209,8 @@ def eval_job(config: CompareConfig, job: Job, root: Path) -> bool:
         return False
     model = config.model if job.stage == 0 else str(root / identity["model"])
     policy = Policy.from_pretrained(model, device=config.device)
-    sampling_config = SamplingConfig(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
+    tokens, temperature = config.eval_sampling
+    sampling_config = SamplingConfig(temperature=temperature, max_new_tokens=tokens)
     report = evaluate(
         policy,
         config.env,

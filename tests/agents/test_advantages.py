@@ -431,9 +431,11 @@ def test_sft_trains_on_one_reference_per_problem_not_on_the_samples(tiny, proces
 
 @pytest.mark.parametrize("reward_clip", [5.0, 0.01])
 def test_self_distillation_rewards_every_sampled_token_by_teacher_minus_student(tiny, process_batch, reward_clip):
-    """Every rollout counts, the judge's NaN included: the reward is not used. Per token: clamp(log p_teacher -
-    log p_student); loss: -mean over all tokens of reward x log p_student."""
-    agent = make_agent("self_distill", tiny, lr=0.0, reward_clip=reward_clip)
+    """Our variant before issue 13 (the authors' is tests/agents/test_self_distill.py). Every rollout counts, the
+    judge's NaN included: the reward is not used. Per token: clamp(log p_teacher - log p_student); loss: -mean over
+    all tokens of reward x log p_student."""
+    ours = dict(teacher_model="current", teacher_prompt="system", loss_aggregation="token_mean")
+    agent = make_agent("self_distill", tiny, lr=0.0, reward_clip=reward_clip, **ours)
     references = [REFERENCES[pid] for pid in process_batch.problem_ids]
     rewards, weighted = [], []
     for i, s in enumerate(process_batch.samples):

@@ -5,16 +5,21 @@ import json
 import math
 import shutil
 
+import attrs
 import pytest
+import torch
 
 from agents.compare import (
     ARMS,
+    STAGE2,
     CompareConfig,
     Job,
+    arm_settings,
     differences,
     eval_rows,
     parse_arms,
     plan_jobs,
+    preset_overrides,
     run_summary,
     stage_table,
     train_job,
@@ -46,6 +51,107 @@ def test_arms_use_the_documented_agent_reward_and_judge():
         "self_distill": ("self_distill", "process", "reference"),
     }
     assert dict(ARMS["exprl_process"].overrides) == {"process_norm": "delta"}
+    assert [name for name, arm in ARMS.items() if arm.judged] == ["exprl_outcome", "exprl_process"]
+
+
+# --- stage 2: the authors' PipelineRL PPO, not std-scaled sparse GRPO ---------------------------------------------
+
+# stage2_pipeline_rl/conf/finetune/base.yaml and conf/exp_stage2_grpo.yaml, each cited in agents/presets.py
+STAGE2_AUTHORS = {
+    "scale_by_std": False,  # rl.divide_advantage_by_std: false
+    "clip_low": 4.0,  # rl.epsilon: 4 (policy_loss: ppo)
+    "clip_high": 4.0,
+    "entropy_coef": 1e-4,  # rl.entropy_bonus: 0.0001
+    "loss_aggregation": "seq_sum_per_batch",  # token weights 1 / batch_size, summed
+    "max_grad_norm": 0.3,  # gradient_clipping_threshold: 0.3
+    "kl_coef": 0.0,  # rl.kl_coef: 0.0
+    "weight_decay": 0.01,  # weight_decay: 0.01
+    "mini_batches": 1,  # one optimizer step per 512 samples
+}
+
+
+def test_stage_two_is_the_authors_recipe_scaled_by_the_flags():
+    assert (STAGE2.agent, STAGE2.reward, STAGE2.judge) == ("grpo", "sparse", "answer")
+    config = CompareConfig(steps=3, stage2_steps=7, prompts_per_step=2, group_size=4, lr=3e-5)
+    settings = arm_settings(config, "exprl_process", stage=2)
+    assert settings.agent == {"lr": 3e-5, **STAGE2_AUTHORS}
+    assert settings.run == {"agent": "grpo", "reward": "sparse", "judge": "answer", "steps": 7, "prompts_per_step": 2,
+                            "group_size": 4, "max_new_tokens": 96, "temperature": 0.8, "truncated_reward": "judge"}
+    scaled = arm_settings(attrs.evolve(config, stage2_group_size=32, stage2_prompts_per_step=16), "sft", stage=2)
+    assert (scaled.run["group_size"], scaled.run["prompts_per_step"]) == (32, 16)
+    assert arm_settings(config, "exprl_process", stage=1).agent == {"lr": 3e-5, "process_norm": "delta"}
+
+
+def test_stage_two_advantages_are_the_reward_minus_the_group_mean_without_std(tiny_policy):
+    """Rewards 1 0 0 1 | 1 1 1 0 | 0 0 0 0 (groups of 4): means .5, .75, 0, so advantages .5 -.5 -.5 .5 | .25 .25 .25
+    -.75 | 0 0 0 0. Dividing by the groups' std (.5, .433) would give +-1 and +-.577/-1.732."""
+    from agents.batch import Batch
+    from agents.policy import Sample
+    from agents.registry import make_agent
+
+    samples = tuple(Sample((1, 2), (5, 6, 7), "x", True) for _ in range(12))
+    rewards = torch.tensor([1.0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    batch = Batch(samples, rewards, torch.arange(12) // 4, "sparse", (None,) * 12, (None,) * 12, ("p",) * 12)
+    agent = make_agent("grpo", tiny_policy, **arm_settings(CompareConfig(), "sft", stage=2).agent)
+    expected = torch.tensor([0.5, -0.5, -0.5, 0.5, 0.25, 0.25, 0.25, -0.75, 0, 0, 0, 0])[:, None].expand(12, 3)
+    torch.testing.assert_close(agent.token_advantages(batch), expected)
+
+
+@pytest.fixture(scope="module")
+def tiny_policy():
+    from agents.policy import Policy
+
+    return Policy.from_pretrained("tiny-random")
+
+
+# --- the paper preset and the llm judge ---------------------------------------------------------------------------
+
+
+def test_the_paper_preset_sets_each_arm_and_explicit_flags_override_it_for_every_arm():
+    config = CompareConfig(preset="paper", given={"group_size", "max_new_tokens", "steps"}, group_size=2,
+                           max_new_tokens=8, steps=1)
+    outcome, process = arm_settings(config, "exprl_outcome", 1), arm_settings(config, "exprl_process", 1)
+    distill, sft = arm_settings(config, "self_distill", 1), arm_settings(config, "sft", 1)
+    assert (outcome.run["prompts_per_step"], outcome.agent["clip_high"], outcome.agent["mini_batches"]) == (36, 0.28, 2)
+    assert (process.run["prompts_per_step"], process.agent["clip_high"], process.agent["mini_batches"]) == (36, 0.26, 1)
+    assert outcome.agent["kl_coef"] == process.agent["kl_coef"] == 0.001 and outcome.agent["lr"] == 1e-6
+    assert outcome.run["env_options"]["judge_kwargs"] == {"split": "paper"}  # the offline judge, the authors' steps
+    assert distill.agent["lr"] == 1e-7 and distill.agent["teacher_model"] == "initial" and sft.agent["lr"] == 1e-6
+    for settings in (outcome, process, distill, sft):
+        assert settings.run["group_size"] == 2 and settings.run["max_new_tokens"] == 8 and settings.run["steps"] == 1
+    stage2 = arm_settings(config, "sft", 2)  # --group-size is stage 1's; stage 2 has its own flags
+    assert (stage2.run["group_size"], stage2.run["steps"], stage2.run["max_new_tokens"]) == (32, 720, 8)
+    changed = {o.field: (o.paper, o.yours) for o in preset_overrides(config)}
+    assert changed["group_size"] == ("16 (sparse_grpo, exprl_process, self_distill); 10 (exprl_outcome); 1 (sft)", 2)
+    assert changed["steps"] == ("5 epochs (sparse_grpo, exprl_outcome, exprl_process, self_distill); 600 (sft)", 1)
+    assert changed["stage 2 max_new_tokens"] == ("16384 (stage2)", 8)
+    assert config.eval_sampling == (8, 0.8)
+    assert config.command() == "exprl compare --preset paper --steps 1 --group-size 2 --max-new-tokens 8"
+
+
+def test_the_preset_derives_the_authors_epochs_from_the_training_problems():
+    config = CompareConfig(preset="paper", given=set())
+    assert arm_settings(config, "exprl_outcome", 1, train_problems=lambda: 100).run["steps"] == 5 * (100 // 36)
+    assert arm_settings(config, "sft", 1, train_problems=lambda: 100).run["steps"] == 600
+
+
+def test_the_exprl_arms_take_the_llm_judge_with_its_server_model_and_protocol():
+    config = CompareConfig(judge="llm", judge_url="http://judge:8000/v1", judge_model="m", judge_protocol="batched")
+    process = arm_settings(config, "exprl_process", 1).run
+    assert process["judge"] == "llm" and process["env_options"] == {
+        "n_ops": 1, "max_operand": 9, "judge_kwargs": {"base_url": "http://judge:8000/v1", "model": "m",
+                                                       "protocol": "batched"}}
+    assert arm_settings(config, "sparse_grpo", 1).run["judge"] == "answer"  # only the ExpRL arms are judged
+    assert arm_settings(config, "sft", 1).run["judge"] == "reference" and "env_options" not in arm_settings(
+        config, "sft", 1).run
+    paper = CompareConfig(preset="paper", judge="llm", judge_url="http://judge:8000/v1", given={"judge", "judge_url"})
+    assert arm_settings(paper, "exprl_outcome", 1, lambda: 100).run["env_options"]["judge_kwargs"] == {
+        "base_url": "http://judge:8000/v1", "model": "Qwen/Qwen3-4B-Instruct-2507", "protocol": "paper",
+        "temperature": 0.0, "max_tokens": 2048, "split": "paper"}
+    with pytest.raises(ValueError, match="--judge llm needs --judge-model"):
+        CompareConfig(judge="llm")
+    with pytest.raises(ValueError, match="are the llm judge's"):
+        CompareConfig(judge_url="http://judge:8000/v1")
 
 
 def test_differences_name_nested_keys():
@@ -75,7 +181,7 @@ def test_run_summary_counts_sampled_tokens_and_skips_unscorable_steps():
         {**step, "reward_mean": 0.1, "response_tokens": 10.0, "unscorable": 1},
         {**step, "reward_mean": math.nan, "response_tokens": 6.5, "unscorable": 8, "answer_accuracy": 0.5},
     ]
-    summary = run_summary(records, CompareConfig(prompts_per_step=2, group_size=4))
+    summary = run_summary(records, rows=2 * 4)
     assert summary["sampled_tokens"] == (10 + 6.5) * 8 and summary["unscorable"] == 9 and summary["steps"] == 2
     assert summary["reward_first_fifth"] == 0.1 and summary["reward_last_fifth"] is None  # missing, not NaN or 0
     assert summary["accuracy_last_fifth"] == 0.5 and summary["seconds"] == 4.0
@@ -291,3 +397,102 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert comparable(resumed[1]) == comparable(straight[1])  # and step 2 repeats the uninterrupted one
     assert (folder / "train.json").is_file() and (folder / "model").is_dir()
     assert not train_job(config, job, tmp_path)  # now finished: skipped
+
+
+PAPER_SMOKE = [
+    "--preset",
+    "paper",
+    "--model",
+    "tiny-random",
+    "--env-options",
+    '{"size": 60}',
+    "--arms",
+    "exprl_outcome,exprl_process,self_distill",
+    "--seeds",
+    "1",
+    "--steps",
+    "1",
+    "--stage2-steps",
+    "1",
+    "--prompts-per-step",
+    "1",
+    "--stage2-prompts-per-step",
+    "1",
+    "--group-size",
+    "2",
+    "--stage2-group-size",
+    "2",
+    "--max-new-tokens",
+    "8",
+    "--eval-limit",
+    "2",
+    "--eval-samples",
+    "2",
+    "--eval-batch",
+    "4",
+]
+
+
+def test_compare_with_the_paper_preset_scaled_down_runs_the_arms_with_the_authors_settings(tmp_path, capsys):
+    """The three arms whose update the preset shapes most (two updates per batch, DeltaNorm on step ratings, the
+    frozen teacher); the others' settings are pinned above without training."""
+    from agents.cli import main
+
+    out = tmp_path / "paper"
+    assert main(["compare", *PAPER_SMOKE, "--output-dir", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["trained"] == 6  # three arms, two stages
+    changed = captured.err[captured.err.index("preset paper: fields you changed") :].splitlines()
+    assert changed[1].split() == ["field", "paper", "value", "yours"]
+    assert any(line.split()[:1] == ["max_new_tokens"] and line.split()[-1] == "8" for line in changed)
+    runs = {
+        (r["stage"], r["arm"]): r["config"]
+        for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())
+        if r["kind"] == "train"
+    }
+    outcome, process = runs[(1, "exprl_outcome")], runs[(1, "exprl_process")]
+    assert (outcome["agent"]["clip_high"], outcome["agent"]["mini_batches"], outcome["agent"]["kl_coef"]) == (
+        0.28,
+        2,
+        0.001,
+    )
+    assert (process["agent"]["clip_high"], process["agent"]["process_norm"], process["agent"]["lr"]) == (
+        0.26,
+        "delta",
+        1e-6,
+    )
+    assert outcome["train"]["env_options"]["judge_kwargs"] == {"split": "paper"}
+    distill = runs[(1, "self_distill")]["agent"]
+    assert (distill["lr"], distill["teacher_model"], distill["teacher_prompt"], distill["weight_decay"]) == (
+        1e-7,
+        "initial",
+        "user",
+        0.01,
+    )
+    for (stage, _), config in runs.items():
+        assert (config["train"]["group_size"], config["train"]["max_new_tokens"], config["train"]["steps"]) == (2, 8, 1)
+        assert config["preset"]["name"] == "paper"
+        if stage == 2:
+            assert {k: config["agent"][k] for k in STAGE2_AUTHORS} == STAGE2_AUTHORS
+    results = (out / "results.md").read_text()
+    assert "exprl compare --preset paper --model tiny-random" in results and "| max_new_tokens | 16384" in results
+    assert "| 2 | exprl_outcome | grpo | 1 | 1 | 2 | 8 | judge | answer | 1e-06 | 4/4 | False |" in results
+
+
+def test_the_exprl_arms_are_paid_by_an_llm_judge_server(tmp_path, capsys):
+    """--judge llm with a server: every judge request reaches it with the given model; the arm's runs record it."""
+    from agents.cli import main
+    from tests.judges.scripted_server import ScriptedServer
+
+    reply = '{"reasoning": "fine", "score": 4}\nReasoning: fine\nScore: 4'  # either protocol's format reads 4
+    with ScriptedServer(lambda body: (200, reply)) as server:
+        flags = [*TINY[: TINY.index("--arms")], "--arms", "exprl_outcome", *TINY[TINY.index("--seeds") :]]
+        command = ["compare", *flags, "--stage2-steps", "0", "--judge", "llm", "--judge-url", server.base_url]
+        assert main([*command, "--judge-model", "judge-x", "--output-dir", str(tmp_path)]) == 0
+        requests = list(server.requests)
+    assert requests and {body["model"] for body in requests} == {"judge-x"}
+    record = json.loads((tmp_path / "stage1/exprl_outcome/seed-0/train.json").read_text())
+    assert record["config"]["train"]["judge"] == "llm"
+    options = record["config"]["train"]["env_options"]["judge_kwargs"]
+    assert options == {"base_url": server.base_url, "model": "judge-x", "protocol": "paper"}
+    capsys.readouterr()
