@@ -109,6 +109,7 @@ def judge_bench(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
+    from agents.batch import MissingStepValues
     from agents.config_cli import config_from_args
     from agents.durable import LogDamaged
     from agents.presets import PresetError
@@ -133,7 +134,7 @@ def train(args: argparse.Namespace) -> int:
         else:
             (trainer.folder / PRESET_FILE).unlink(missing_ok=True)
         records = trainer.train(resume=not args.fresh)
-    except (RunFolderError, LogDamaged) as error:
+    except (RunFolderError, LogDamaged, MissingStepValues) as error:  # ... or a judge without what the agent needs
         print(f"exprl train: error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(_summary(records, config.output_dir), indent=2))

@@ -108,8 +108,13 @@ def _stage1_rl(role: str, script: str, group: int, prompts: int, mini_batch: int
 def _judged(role: str, script: str) -> list[PaperValue]:
     """The judge and length rule of the two judged (ExpRL) arms."""
     rows = [
-        ("run", "truncated_reward", "zero", f"{script}: +custom_reward_function.clip_length=True ({RTG}:1176-1177, "
-         "1445-1453: a response that reaches the token cap earns 0 and stays in the loss)"),
+        (
+            "run",
+            "truncated_reward",
+            "zero",
+            f"{script}: +custom_reward_function.clip_length=True ({RTG}:1176-1177, "
+            "1445-1453: a response that reaches the token cap earns 0 and stays in the loss)",
+        ),
         ("judge", "split", "paper", f"{RTG}:1252-1290 _find_step_spans: a step ends at each '###'"),
         ("judge", "model", PAPER_JUDGE_MODEL, f"{script}: genrm.model.path=Qwen/Qwen3-4B-Instruct-2507"),
         ("judge", "temperature", 0.0, f"{RTG}:1148 (and 1383): do_sample=False, greedy"),
@@ -122,18 +127,39 @@ def _judged(role: str, script: str) -> list[PaperValue]:
 def _build() -> tuple[PaperValue, ...]:
     rows = [
         *_stage1_rl("outcome", OUTCOME, group=10, prompts=36, mini_batch=18, clip_high=0.28),
-        PaperValue("outcome", "agent", "scale_by_std", True, "verl/trainer/config/ppo_trainer.yaml: "
-                   "algorithm.norm_adv_by_std_in_grpo: True (adv_estimator=grpo)"),
+        PaperValue(
+            "outcome",
+            "agent",
+            "scale_by_std",
+            True,
+            "verl/trainer/config/ppo_trainer.yaml: algorithm.norm_adv_by_std_in_grpo: True (adv_estimator=grpo)",
+        ),
         *_judged("outcome", OUTCOME),
         *_stage1_rl("process", PROCESS, group=16, prompts=36, mini_batch=36, clip_high=0.26),
-        PaperValue("process", "agent", "process_norm", "delta", f"{PROCESS}: algorithm.adv_estimator=delta_process "
-                   f"({RTG}:1428-1436)"),
+        PaperValue(
+            "process",
+            "agent",
+            "process_norm",
+            "delta",
+            f"{PROCESS}: algorithm.adv_estimator=delta_process ({RTG}:1428-1436)",
+        ),
         *_judged("process", PROCESS),
         *_stage1_rl("sparse", SPARSE, group=16, prompts=32, mini_batch=16, clip_high=0.26),
-        PaperValue("sparse", "agent", "scale_by_std", True, "verl/trainer/config/ppo_trainer.yaml: "
-                   "algorithm.norm_adv_by_std_in_grpo: True (adv_estimator=grpo)"),
-        PaperValue("sparse", "run", "truncated_reward", "judge", f"{SPARSE}: no clip_length (main_ppo's rule-based "
-                   "reward checks the answer of every response, finished or not)"),
+        PaperValue(
+            "sparse",
+            "agent",
+            "scale_by_std",
+            True,
+            "verl/trainer/config/ppo_trainer.yaml: algorithm.norm_adv_by_std_in_grpo: True (adv_estimator=grpo)",
+        ),
+        PaperValue(
+            "sparse",
+            "run",
+            "truncated_reward",
+            "judge",
+            f"{SPARSE}: no clip_length (main_ppo's rule-based "
+            "reward checks the answer of every response, finished or not)",
+        ),
     ]
     distill = [
         ("run", "group_size", 16, f"{DISTILL}: actor_rollout_ref.rollout.n=16"),
@@ -141,24 +167,47 @@ def _build() -> tuple[PaperValue, ...]:
         ("run", "epochs", 5, f"{DISTILL}: trainer.total_epochs=5"),
         ("run", "max_new_tokens", 16384, f"{DISTILL}: data.max_response_length=16384"),
         ("run", "temperature", 0.8, f"{DISTILL}: actor_rollout_ref.rollout.temperature=0.8"),
-        ("run", "truncated_reward", "judge", f"{DISTILL}: +custom_reward_function.clip_length=False (the judge's "
-         "reward is not used; it only draws exprl's training curve)"),
+        (
+            "run",
+            "truncated_reward",
+            "judge",
+            f"{DISTILL}: +custom_reward_function.clip_length=False (the judge's "
+            "reward is not used; it only draws exprl's training curve)",
+        ),
         ("agent", "lr", 1e-7, f"{DISTILL}: actor_rollout_ref.actor.optim.lr=1e-7"),
         ("agent", "weight_decay", 0.01, f"{ACTOR}: optim.weight_decay: 0.01 (not overridden)"),
         ("agent", "max_grad_norm", 1.0, f"{DP_ACTOR}: grad_clip: 1.0"),
-        ("agent", "teacher_model", "initial", "verl/trainer/main_onpolicy_distill.py:221-223: a standalone "
-         "reference-policy worker (the starting weights) computes the teacher's log-probs"),
+        (
+            "agent",
+            "teacher_model",
+            "initial",
+            "verl/trainer/main_onpolicy_distill.py:221-223: a standalone "
+            "reference-policy worker (the starting weights) computes the teacher's log-probs",
+        ),
         ("agent", "teacher_prompt", "user", "verl/trainer/ppo/ray_onpolicy_distill.py:1005-1018"),
-        ("agent", "reward_clip", 0.0, "verl/trainer/ppo/ray_onpolicy_distill.py:1126-1136 (no clip), "
-         "verl/trainer/ppo/core_algos.py:1104"),
-        ("agent", "loss_aggregation", "seq_mean_token_mean", f"{DISTILL}: ppo_micro_batch_size_per_gpu=1, "
-         "use_dynamic_bsz=False; verl/workers/actor/dp_actor.py:538-584 (token mean per one-sequence micro-batch)"),
+        (
+            "agent",
+            "reward_clip",
+            0.0,
+            "verl/trainer/ppo/ray_onpolicy_distill.py:1126-1136 (no clip), verl/trainer/ppo/core_algos.py:1104",
+        ),
+        (
+            "agent",
+            "loss_aggregation",
+            "seq_mean_token_mean",
+            f"{DISTILL}: ppo_micro_batch_size_per_gpu=1, "
+            "use_dynamic_bsz=False; verl/workers/actor/dp_actor.py:538-584 (token mean per one-sequence micro-batch)",
+        ),
     ]
     sft = [
         ("run", "prompts_per_step", 32, f"{SFT}: data.train_batch_size=32"),
         ("run", "steps", 600, f"{SFT}: trainer.total_training_steps=600"),
-        ("run", "group_size", 1, f"{SFT}: offline, nothing sampled (exprl samples one response per problem, only "
-         "for the training curve)"),
+        (
+            "run",
+            "group_size",
+            1,
+            f"{SFT}: offline, nothing sampled (exprl samples one response per problem, only for the training curve)",
+        ),
         ("run", "max_new_tokens", 16384, "as the RL arms (the training curve's responses only)"),
         ("run", "temperature", 0.8, "as the RL arms (the training curve's responses only)"),
         ("agent", "lr", 1e-6, f"{SFT}: optim.lr=1e-6"),
@@ -168,23 +217,48 @@ def _build() -> tuple[PaperValue, ...]:
     ]
     stage2 = [
         ("run", "group_size", 32, f"{STAGE2}: finetune.attempts: 32"),
-        ("run", "prompts_per_step", 16, f"{STAGE2}: train_batch_size 32 x gradient_accumulation_passes 16 = 512 "
-         "samples per optimizer step (pipelinerl/finetune_loop.py:566-585), 512 / 32 attempts"),
+        (
+            "run",
+            "prompts_per_step",
+            16,
+            f"{STAGE2}: train_batch_size 32 x gradient_accumulation_passes 16 = 512 "
+            "samples per optimizer step (pipelinerl/finetune_loop.py:566-585), 512 / 32 attempts",
+        ),
         ("run", "steps", 720, f"{STAGE2}: finetune.max_train_steps: 720"),
         ("run", "max_new_tokens", 16384, f"{STAGE2}: llm.parameters.max_tokens: 16384"),
         ("run", "temperature", 0.8, f"{STAGE2}: llm.parameters.temperature: 0.8"),
-        ("run", "truncated_reward", "judge", "conf/rewards/pure_success.yaml: correct_answer_not_finished: 1.0 "
-         "(conf/base.yaml defaults: rewards: pure_success)"),
+        (
+            "run",
+            "truncated_reward",
+            "judge",
+            "conf/rewards/pure_success.yaml: correct_answer_not_finished: 1.0 "
+            "(conf/base.yaml defaults: rewards: pure_success)",
+        ),
         ("agent", "lr", 1e-6, f"{STAGE2}: finetune.learning_rate: 1.0e-6, constant, no warm-up"),
-        ("agent", "scale_by_std", False, f"{STAGE2_BASE}: rl.divide_advantage_by_std: false "
-         "(pipelinerl/finetune/rl/__init__.py:424-431: r - group mean)"),
-        ("agent", "clip_low", 4.0, f"{STAGE2_BASE}: rl.epsilon: 4, with policy_loss: ppo from conf/finetune/grpo.yaml "
-         "(rl/__init__.py:270-275: ratio clipped to [1 - 4, 1 + 4])"),
+        (
+            "agent",
+            "scale_by_std",
+            False,
+            f"{STAGE2_BASE}: rl.divide_advantage_by_std: false "
+            "(pipelinerl/finetune/rl/__init__.py:424-431: r - group mean)",
+        ),
+        (
+            "agent",
+            "clip_low",
+            4.0,
+            f"{STAGE2_BASE}: rl.epsilon: 4, with policy_loss: ppo from conf/finetune/grpo.yaml "
+            "(rl/__init__.py:270-275: ratio clipped to [1 - 4, 1 + 4])",
+        ),
         ("agent", "clip_high", 4.0, f"{STAGE2_BASE}: rl.epsilon: 4"),
         ("agent", "kl_coef", 0.0, f"{STAGE2_BASE}: rl.kl_coef: 0.0"),
         ("agent", "entropy_coef", 1e-4, f"{STAGE2}: finetune.rl.entropy_bonus: 0.0001"),
-        ("agent", "loss_aggregation", "seq_sum_per_batch", "pipelinerl/finetune/rl/__init__.py:225, 290-292: each "
-         "token weighs 1 / batch_size (samples per step), summed"),
+        (
+            "agent",
+            "loss_aggregation",
+            "seq_sum_per_batch",
+            "pipelinerl/finetune/rl/__init__.py:225, 290-292: each "
+            "token weighs 1 / batch_size (samples per step), summed",
+        ),
         ("agent", "mini_batches", 1, "pipelinerl/finetune_loop.py:566-585: one optimizer step per 512 samples"),
         ("agent", "weight_decay", 0.01, f"{STAGE2_BASE}: weight_decay: 0.01"),
         ("agent", "max_grad_norm", 0.3, f"{STAGE2_BASE}: gradient_clipping_threshold: 0.3"),

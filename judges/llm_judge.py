@@ -411,7 +411,9 @@ class LLMJudge:
     def _lowest(self, item: JudgeItem, answer: Verdict, why: str) -> Verdict:
         self.stats["prefiltered"] += 1
         if item.kind != "process":
-            return Verdict(Status.OK, 0.0, answer_correct=answer.answer_correct, reason=f"rated 1 without asking: {why}")
+            return Verdict(
+                Status.OK, 0.0, answer_correct=answer.answer_correct, reason=f"rated 1 without asking: {why}"
+            )
         spans = tuple(item.step_spans or ((0, len(item.response)),))
         return Verdict(
             Status.OK,

@@ -294,8 +294,11 @@ def arm_settings(config: CompareConfig, arm_name: str, stage: int, train_problem
             judge_options = {"model": config.judge_model, "protocol": config.judge_protocol}
     if config.preset:
         given = {field for field, name in {**_SHARED[stage], **_BOTH_STAGES}.items() if name in config.explicit}
-        given |= {f"judge.{key}" for key, name in (("model", "judge_model"), ("protocol", "judge_protocol"))
-                  if name in config.explicit}
+        given |= {
+            f"judge.{key}"
+            for key, name in (("model", "judge_model"), ("protocol", "judge_protocol"))
+            if name in config.explicit
+        }
         resolved = presets.resolve(arm.role, run, agent, run["judge"], judge_options, given, train_problems)
         run, agent, judge_options, overrides = resolved
     else:

@@ -114,3 +114,29 @@ def test_train_summary_leaves_a_step_with_nothing_scorable_out_instead_of_report
     summary = _summary(records, "runs/x")
     assert summary["reward_first_fifth"] == 0.5 and summary["reward_last_fifth"] == 1.0
     assert _summary(records[1:2], "runs/x")["reward_first_fifth"] is None  # nothing scored: missing, not NaN or 0
+
+
+class ProgressOnlyJudge:
+    """Gives cumulative progress but no step ratings (like a judge written before ratings existed)."""
+
+    name = "progress-only"
+    kinds = ("process",)
+
+    def score_batch(self, items):
+        from judges import Status, Verdict
+
+        return [
+            Verdict(Status.OK, outcome=0.5, step_scores=(0.5,), step_spans=((0, len(item.response)),)) for item in items
+        ]
+
+
+def test_train_with_an_authors_norm_and_a_judge_without_ratings_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+    from agents.cli import main
+    from judges import register_judge
+    from tests.conftest import tiny_train_flags
+
+    register_judge("progress-only-test", ProgressOnlyJudge)
+    flags = tiny_train_flags(tmp_path, "--judge", "progress-only-test", "--process-norm", "delta")
+    assert main(flags) == 2
+    error = capsys.readouterr().err
+    assert "exprl train: error:" in error and "step_ratings" in error and "Traceback" not in error

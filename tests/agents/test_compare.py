@@ -75,8 +75,17 @@ def test_stage_two_is_the_authors_recipe_scaled_by_the_flags():
     config = CompareConfig(steps=3, stage2_steps=7, prompts_per_step=2, group_size=4, lr=3e-5)
     settings = arm_settings(config, "exprl_process", stage=2)
     assert settings.agent == {"lr": 3e-5, **STAGE2_AUTHORS}
-    assert settings.run == {"agent": "grpo", "reward": "sparse", "judge": "answer", "steps": 7, "prompts_per_step": 2,
-                            "group_size": 4, "max_new_tokens": 96, "temperature": 0.8, "truncated_reward": "judge"}
+    assert settings.run == {
+        "agent": "grpo",
+        "reward": "sparse",
+        "judge": "answer",
+        "steps": 7,
+        "prompts_per_step": 2,
+        "group_size": 4,
+        "max_new_tokens": 96,
+        "temperature": 0.8,
+        "truncated_reward": "judge",
+    }
     scaled = arm_settings(attrs.evolve(config, stage2_group_size=32, stage2_prompts_per_step=16), "sft", stage=2)
     assert (scaled.run["group_size"], scaled.run["prompts_per_step"]) == (32, 16)
     assert arm_settings(config, "exprl_process", stage=1).agent == {"lr": 3e-5, "process_norm": "delta"}
@@ -108,8 +117,9 @@ def tiny_policy():
 
 
 def test_the_paper_preset_sets_each_arm_and_explicit_flags_override_it_for_every_arm():
-    config = CompareConfig(preset="paper", given={"group_size", "max_new_tokens", "steps"}, group_size=2,
-                           max_new_tokens=8, steps=1)
+    config = CompareConfig(
+        preset="paper", given={"group_size", "max_new_tokens", "steps"}, group_size=2, max_new_tokens=8, steps=1
+    )
     outcome, process = arm_settings(config, "exprl_outcome", 1), arm_settings(config, "exprl_process", 1)
     distill, sft = arm_settings(config, "self_distill", 1), arm_settings(config, "sft", 1)
     assert (outcome.run["prompts_per_step"], outcome.agent["clip_high"], outcome.agent["mini_batches"]) == (36, 0.28, 2)
@@ -139,15 +149,24 @@ def test_the_exprl_arms_take_the_llm_judge_with_its_server_model_and_protocol():
     config = CompareConfig(judge="llm", judge_url="http://judge:8000/v1", judge_model="m", judge_protocol="batched")
     process = arm_settings(config, "exprl_process", 1).run
     assert process["judge"] == "llm" and process["env_options"] == {
-        "n_ops": 1, "max_operand": 9, "judge_kwargs": {"base_url": "http://judge:8000/v1", "model": "m",
-                                                       "protocol": "batched"}}
+        "n_ops": 1,
+        "max_operand": 9,
+        "judge_kwargs": {"base_url": "http://judge:8000/v1", "model": "m", "protocol": "batched"},
+    }
     assert arm_settings(config, "sparse_grpo", 1).run["judge"] == "answer"  # only the ExpRL arms are judged
-    assert arm_settings(config, "sft", 1).run["judge"] == "reference" and "env_options" not in arm_settings(
-        config, "sft", 1).run
+    assert (
+        arm_settings(config, "sft", 1).run["judge"] == "reference"
+        and "env_options" not in arm_settings(config, "sft", 1).run
+    )
     paper = CompareConfig(preset="paper", judge="llm", judge_url="http://judge:8000/v1", given={"judge", "judge_url"})
     assert arm_settings(paper, "exprl_outcome", 1, lambda: 100).run["env_options"]["judge_kwargs"] == {
-        "base_url": "http://judge:8000/v1", "model": "Qwen/Qwen3-4B-Instruct-2507", "protocol": "paper",
-        "temperature": 0.0, "max_tokens": 2048, "split": "paper"}
+        "base_url": "http://judge:8000/v1",
+        "model": "Qwen/Qwen3-4B-Instruct-2507",
+        "protocol": "paper",
+        "temperature": 0.0,
+        "max_tokens": 2048,
+        "split": "paper",
+    }
     with pytest.raises(ValueError, match="--judge llm needs --judge-model"):
         CompareConfig(judge="llm")
     with pytest.raises(ValueError, match="are the llm judge's"):

@@ -73,8 +73,13 @@ EVERY_STAGE1_RL = {  # the same in the three GRPO scripts
     "max_grad_norm": 1.0,
     "epochs": 5,
 }
-JUDGE = {"model": "Qwen/Qwen3-4B-Instruct-2507", "temperature": 0.0, "max_tokens": 2048, "protocol": "paper",
-         "split": "paper"}
+JUDGE = {
+    "model": "Qwen/Qwen3-4B-Instruct-2507",
+    "temperature": 0.0,
+    "max_tokens": 2048,
+    "protocol": "paper",
+    "split": "paper",
+}
 
 
 def value(role, field):
@@ -107,8 +112,11 @@ def test_every_value_is_cited_and_sets_a_field_that_exists():
     for row in PAPER:
         assert row.source.split(":")[0].startswith(("qwen4b/", "verl/", "conf/", "pipelinerl/", "as the RL arms")), row
         agent, _ = presets.ROLE_AGENT[row.role]
-        fields = {"run": run_fields, "agent": {f.name for f in attrs.fields(agent_classes(agent)[1])},
-                  "judge": set(JUDGE)}[row.section]
+        fields = {
+            "run": run_fields,
+            "agent": {f.name for f in attrs.fields(agent_classes(agent)[1])},
+            "judge": set(JUDGE),
+        }[row.section]
         assert row.field in fields, row
     assert len({(r.role, r.section, r.field) for r in PAPER}) == len(PAPER)  # no field set twice
     assert "| stage2 | agent | `clip_low` | `4` | conf/finetune/base.yaml: rl.epsilon: 4" in presets.markdown()
@@ -147,8 +155,9 @@ def test_resolve_turns_epochs_into_steps_unless_steps_are_given():
         counted.append(1)
         return 100
 
-    resolved, _, judge, overrides = resolve("outcome", run, {}, "llm", {"model": "mine"}, {"prompts_per_step",
-                                                                                           "judge.model"}, problems)
+    resolved, _, judge, overrides = resolve(
+        "outcome", run, {}, "llm", {"model": "mine"}, {"prompts_per_step", "judge.model"}, problems
+    )
     assert resolved["steps"] == 5 * 50 and resolved["group_size"] == 10 and counted == [1]
     assert judge == {**JUDGE, "model": "mine"} and Override("judge.model", JUDGE["model"], "mine") in overrides
     resolved, _, _, overrides = resolve("outcome", run, {}, "reference", {}, {"steps"}, problems)
@@ -173,11 +182,27 @@ def test_train_with_the_paper_preset_scaled_down(tmp_path, capsys):
     from agents.cli import main
 
     folder = tmp_path / "run"
-    flags = ["--model", "tiny-random", "--env-options", '{"size": 50}', "--reward", "outcome", "--steps", "1",
-             "--prompts-per-step", "1", "--group-size", "2", "--max-new-tokens", "8", "--output-dir", str(folder)]
+    flags = [
+        "--model",
+        "tiny-random",
+        "--env-options",
+        '{"size": 50}',
+        "--reward",
+        "outcome",
+        "--steps",
+        "1",
+        "--prompts-per-step",
+        "1",
+        "--group-size",
+        "2",
+        "--max-new-tokens",
+        "8",
+        "--output-dir",
+        str(folder),
+    ]
     assert main(["train", "--preset", "paper", *flags]) == 0
     err = capsys.readouterr().err
-    table = err[err.index("preset paper: fields you changed"):].splitlines()[:6]
+    table = err[err.index("preset paper: fields you changed") :].splitlines()[:6]
     assert table[2].split() == ["group_size", "10", "2"] and table[3].split() == ["prompts_per_step", "36", "1"]
     assert table[4].split() == ["max_new_tokens", "16384", "8"] and table[5].split() == ["steps", "5", "epochs", "1"]
     settings = json.loads((folder / "train_config.json").read_text())
@@ -185,7 +210,12 @@ def test_train_with_the_paper_preset_scaled_down(tmp_path, capsys):
     assert settings["config"]["env_options"] == {"size": 50, "judge_kwargs": {"split": "paper"}}
     agent = settings["agent_config"]
     assert (agent["lr"], agent["clip_low"], agent["clip_high"], agent["kl_coef"], agent["mini_batches"]) == (
-        1e-6, 0.2, 0.28, 0.001, 2)
+        1e-6,
+        0.2,
+        0.28,
+        0.001,
+        2,
+    )
     assert (agent["weight_decay"], agent["entropy_coef"], agent["loss_aggregation"]) == (0.01, 0.0, "token_mean")
     record = json.loads((folder / "preset.json").read_text())
     assert record["preset"] == "paper" and record["role"] == "outcome"

@@ -82,8 +82,9 @@ def test_advantage_is_student_minus_teacher_unclipped_and_the_loss_is_each_seque
     assert metrics["teacher_minus_student"] == pytest.approx(float(-every_token.mean()), abs=1e-4)
     assert float(every_token.abs().max()) > 0.01  # a real difference, which a clip of 5 would also leave alone
     token_mean = make_agent("self_distill", tiny, lr=0.0, loss_aggregation="token_mean").update(batch, REFERENCES)
-    weighted = torch.cat([d * plain_logprobs(tiny, s.prompt_ids, s.response_ids, 0.8) for d, s in
-                          zip(differences, batch.samples)])
+    weighted = torch.cat(
+        [d * plain_logprobs(tiny, s.prompt_ids, s.response_ids, 0.8) for d, s in zip(differences, batch.samples)]
+    )
     assert token_mean["loss"] == pytest.approx(float(weighted.mean()), abs=1e-4)  # 3 and 5 tokens: differs
     assert token_mean["loss"] != pytest.approx(metrics["loss"], abs=1e-4)
 
@@ -104,12 +105,14 @@ def test_the_teacher_is_the_frozen_initial_model_not_the_one_being_trained():
     batch = make_batch(policy)
     agent = make_agent("self_distill", policy, lr=1e-2)
     teacher_before = agent.teacher_logprobs(batch, REFERENCES, [0, 1])
-    student_before, _ = policy.token_logprobs([s.prompt_ids for s in batch.samples], [s.response_ids for s in
-                                                                                          batch.samples], 0.8)
+    student_before, _ = policy.token_logprobs(
+        [s.prompt_ids for s in batch.samples], [s.response_ids for s in batch.samples], 0.8
+    )
     for _ in range(2):
         assert agent.update(batch, REFERENCES)["applied"] == 1.0
-    student_after, _ = policy.token_logprobs([s.prompt_ids for s in batch.samples], [s.response_ids for s in
-                                                                                         batch.samples], 0.8)
+    student_after, _ = policy.token_logprobs(
+        [s.prompt_ids for s in batch.samples], [s.response_ids for s in batch.samples], 0.8
+    )
     assert not torch.allclose(student_before, student_after, atol=1e-3)  # the student moved
     torch.testing.assert_close(agent.teacher_logprobs(batch, REFERENCES, [0, 1]), teacher_before)  # the teacher not
     assert agent.teacher is not policy and not any(p.requires_grad for p in agent.teacher.model.parameters())
