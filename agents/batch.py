@@ -78,6 +78,19 @@ class MissingStepValues(ValueError):
     """An advantage needs a kind of step value (ratings or progress) that the judge's verdicts do not carry."""
 
 
+def require_step_values(judge, kind: str, norm: str) -> None:
+    """Before training: a judge that declares its ``step_values`` must give the kind a process norm differences
+    (a judge that declares nothing is checked at its first verdicts, by :meth:`Batch.step_values`)."""
+    declared = getattr(judge, "step_values", None)
+    if declared is not None and kind not in declared and not (kind == "progress" and "ratings" in declared):
+        field = "step_ratings (each step's own rating)" if kind == "ratings" else "step_scores (cumulative progress)"
+        raise MissingStepValues(
+            f"process_norm={norm!r} differences {field}, but judge {getattr(judge, 'name', '?')!r} gives "
+            f"{' and '.join(declared) or 'no step values'}. Use a judge that does, or another process_norm "
+            "(delta, end, group: ratings; delta_zero, group_final: progress)."
+        )
+
+
 def _column(infos: dict, key: str, n: int) -> list:
     values, present = infos.get(key), infos.get(f"_{key}")
     if values is None:

@@ -1,4 +1,4 @@
-"""The ``exprl`` command line: train, eval, judge-check, judge-bench, compare.
+"""The ``exprl`` command line: train, eval, rollouts, judge-check, judge-bench, compare.
 
 ``exprl train``: an agent trains a policy against an environment (flags come from TrainConfig and the
 agent's config). ``exprl eval``: pass@1 and pass@k on the held-out split with the sparse answer check.
@@ -8,8 +8,9 @@ paid. It is the policy-free smoke test of data, environment and judge together: 
 reference must earn 1 and a wrong answer 0; with a dense one the reference must earn at least 0.9 and
 the wrong answer less (its steps are right, so it keeps partial credit). References the judge cannot
 check are counted as unscorable, never as 0. ``exprl judge-bench``: judges against CHAMP's human
-first-wrong-step labels (judges/bench/). ``exprl compare``: ExpRL against its baselines under one
-budget, then sparse GRPO from each (agents/compare/).
+first-wrong-step labels, or (``--protocol calibration``) the authors' outcome-judge calibration on rollouts
+that ``exprl rollouts`` sampled and labelled with math-verify (judges/bench/). ``exprl compare``: ExpRL against
+its baselines under one budget, then the authors' stage 2 from each (agents/compare/).
 """
 
 from __future__ import annotations
@@ -86,25 +87,91 @@ def judge_bench(args: argparse.Namespace) -> int:
     from functools import partial
     from pathlib import Path
 
+    import attrs
     from tqdm import tqdm
 
-    from agents.config_cli import config_from_args
+    from agents.config_cli import config_from_args, given_fields
     from exprl_env.domains import champ
     from judges.bench import BenchConfig, load_annotations, markdown, run_bench
+    from judges.bench.calibration import load_rollouts
+    from judges.bench.report import calibration_markdown
 
-    config = config_from_args(BenchConfig, args)
-    annotations, problems = load_annotations(config.champ_version), champ.load_champ(config.champ_version)
+    try:
+        config = config_from_args(BenchConfig, args)
+        rollout_set = load_rollouts(config.rollouts) if config.protocol == "calibration" else None
+        labelled_as = ((rollout_set.source.get("env_options") or {}).get("judge_kwargs") or {}) if rollout_set else {}
+        if "answer_format" in labelled_as and "answer_format" not in given_fields(args):
+            config = attrs.evolve(config, answer_format=labelled_as["answer_format"])  # read answers as the labeller
+    except ValueError as error:  # a bad setting, or a rollouts file that cannot be read (named with its line)
+        print(f"exprl judge-bench: error: {error}", file=sys.stderr)
+        return 2
     outputs = [f"--{name}={getattr(args, name)}" for name in ("output", "markdown") if getattr(args, name)]
     command = shlex.join(["exprl", "judge-bench", *config.flags(), *outputs])
     progress = partial(tqdm, unit="item", file=sys.stderr)
-    report = {"command": command, **run_bench(config, annotations, problems, progress)}
+    if rollout_set is None:
+        annotations, problems = load_annotations(config.champ_version), champ.load_champ(config.champ_version)
+        report = {"command": command, **run_bench(config, annotations, problems, progress)}
+        page = markdown(report, command)
+    else:
+        report = {"command": command, "config": attrs.asdict(config), **_calibration(config, rollout_set, progress)}
+        page = calibration_markdown(report, command)
     text = json.dumps(report, indent=2)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     else:
         print(text)
     if args.markdown:
-        Path(args.markdown).write_text(markdown(report, command), encoding="utf-8")
+        Path(args.markdown).write_text(page, encoding="utf-8")
+    return 0
+
+
+def _calibration(config, rollout_set, progress) -> dict:
+    """The calibration protocol over the problems of the environment the rollouts were made on."""
+    import gymnasium as gym
+
+    from judges import make_judge
+    from judges.bench.calibration import run_calibration
+
+    source = rollout_set.source
+    env = gym.make(source["env"], split="all", **source.get("env_options", {}))
+    problems = env.unwrapped.problems
+    judges = {name: make_judge(name, **config.judge_options(name)) for name in config.judge_names()}
+    try:
+        return run_calibration(
+            judges, rollout_set, problems, config.conditions(), config.batch, progress, config.threshold
+        )
+    finally:
+        for judge in judges.values():
+            if hasattr(judge, "close"):
+                judge.close()
+
+
+def rollouts_command(args: argparse.Namespace) -> int:
+    """Labelled rollouts of a policy for judge calibration (library: :mod:`agents.rollouts`)."""
+    import shlex
+
+    from agents.rollouts import labelled_rollouts
+    from judges.bench.calibration import write_rollouts
+
+    policy, sampling = _policy_and_sampling(args)
+    rollouts, unlabelled = labelled_rollouts(
+        policy, args.env, args.env_options, args.split, args.samples, args.limit, sampling, seed=args.seed
+    )
+    source = {
+        "policy": args.model,
+        "checkpoint": args.checkpoint,
+        "env": args.env,
+        "env_options": args.env_options,
+        "split": args.split,
+        "samples": args.samples,
+        "sampling": {"temperature": args.temperature, "max_new_tokens": args.max_new_tokens, "seed": args.seed},
+        "labeller": "math-verify through the answer judge (sparse reward 1 = correct)",
+        "unlabelled": unlabelled,
+        "command": shlex.join(["exprl", *sys.argv[1:]]) if sys.argv[1:2] == ["rollouts"] else "",
+    }
+    write_rollouts(args.output, source, rollouts)
+    correct = sum(r.correct for r in rollouts)
+    print(json.dumps({"output": args.output, "rollouts": len(rollouts), "correct": correct, "unlabelled": unlabelled}))
     return 0
 
 
@@ -195,8 +262,8 @@ def _summary(records: list[dict], folder: str) -> dict:
     }
 
 
-def evaluate_command(args: argparse.Namespace) -> int:
-    from agents.evaluate import evaluate
+def _policy_and_sampling(args: argparse.Namespace):
+    """The policy (--model, weights from --checkpoint if given) and the sampling flags, for eval and rollouts."""
     from agents.policy import Policy, SamplingConfig
 
     policy = Policy.from_pretrained(args.model)
@@ -204,7 +271,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
         from safetensors.torch import load_model
 
         load_model(policy.model, f"{args.checkpoint}/model.safetensors")
-    sampling = SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+    return policy, SamplingConfig(temperature=args.temperature, max_new_tokens=args.max_new_tokens)
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from agents.evaluate import evaluate
+
+    policy, sampling = _policy_and_sampling(args)
     report = evaluate(
         policy,
         args.env,
@@ -276,19 +349,21 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
     training.set_defaults(run=train)
 
     evaluation = commands.add_parser("eval", help="pass@1 and pass@k with the sparse answer check")
-    evaluation.add_argument("--model", default="smollm2-135m-instruct", help="base model (folder, id or alias)")
-    evaluation.add_argument("--checkpoint", default="", help="a trainer checkpoint folder to load weights from")
-    evaluation.add_argument("--env", default="ExpRL-Arith-v0")
-    evaluation.add_argument(
-        "--env-options", type=json_flag, default={"n_ops": 1, "max_operand": 9}, help="extra env kwargs as JSON"
-    )
-    evaluation.add_argument("--split", default="test", choices=["train", "test", "all"])
-    evaluation.add_argument("--samples", type=int, default=8, help="responses per problem (pass@k for k <= this)")
-    evaluation.add_argument("--limit", type=int, default=0, help="first N problems only (0: all)")
-    evaluation.add_argument("--temperature", type=float, default=0.8)
-    evaluation.add_argument("--max-new-tokens", type=int, default=96)
-    evaluation.add_argument("--seed", type=int, default=0, help="seeds the sampling")
+    _sampling_flags(evaluation, {"n_ops": 1, "max_operand": 9}, "extra env kwargs as JSON", 8)
     evaluation.set_defaults(run=evaluate_command)
+
+    sampled = commands.add_parser(
+        "rollouts",
+        help="a policy's responses labelled correct or not by math-verify, for judge-bench --protocol calibration",
+    )
+    _sampling_flags(
+        sampled,
+        {"n_ops": 1, "max_operand": 9, "judge_kwargs": {"answer_format": "boxed_or_last_number"}},
+        "extra env kwargs as JSON (judge_kwargs go to the answer judge that labels)",
+        4,
+    )
+    sampled.add_argument("--output", required=True, help="the rollouts file to write (JSONL)")
+    sampled.set_defaults(run=rollouts_command)
 
     from agents.compare import CompareConfig
 
@@ -319,16 +394,33 @@ def build_parser(agent: str = "grpo") -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "judge-bench",
-        help="judges against CHAMP's human first-wrong-step annotations",
+        help="judges against CHAMP's human first-wrong-step annotations, or calibrated on labelled rollouts",
         description="Balanced error rate and first-error localisation of each judge against "
         "CHAMP's 540 human annotations, with the correct, no and a wrong "
-        "reference; see judges/bench/ for the definitions.",
+        "reference; with --protocol calibration, the authors' outcome-judge calibration on policy rollouts "
+        "labelled by math-verify (exprl rollouts). See judges/bench/ for the definitions.",
     )
     add_config_flags(bench, BenchConfig, "bench")
     bench.add_argument("--output", default="", help="write the JSON report to this file instead of stdout")
     bench.add_argument("--markdown", default="", help="also write the report as markdown tables to this file")
     bench.set_defaults(run=judge_bench)
     return parser
+
+
+def _sampling_flags(parser: argparse.ArgumentParser, env_options: dict, options_help: str, samples: int) -> None:
+    """The flags of a command that samples a policy on a split: eval and rollouts."""
+    from agents.config_cli import json_flag
+
+    parser.add_argument("--model", default="smollm2-135m-instruct", help="policy model (folder, id or alias)")
+    parser.add_argument("--checkpoint", default="", help="a trainer checkpoint folder to load weights from")
+    parser.add_argument("--env", default="ExpRL-Arith-v0")
+    parser.add_argument("--env-options", type=json_flag, default=env_options, help=options_help)
+    parser.add_argument("--split", default="test", choices=["train", "test", "all"])
+    parser.add_argument("--samples", type=int, default=samples, help="responses per problem")
+    parser.add_argument("--limit", type=int, default=0, help="first N problems only (0: all)")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampling")
 
 
 def _agent_in(argv: Sequence[str]) -> str:

@@ -30,7 +30,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.batch import Batch, batch_from_step, zero_truncated
+from agents.batch import Batch, batch_from_step, require_step_values, zero_truncated
 from agents.config_cli import json_object
 from agents.durable import (
     CheckpointDamaged,
@@ -45,6 +45,7 @@ from agents.durable import (
     set_aside,
     verify_manifest,
 )
+from agents.objectives import AUTHORS_NORMS
 from agents.policy import Policy, SamplingConfig
 from agents.privileged import references_for_agent
 from agents.protocol import OPTIMIZER_KEY
@@ -276,6 +277,10 @@ class Trainer:
         self.problem_ids = [p.id for p in self.problems]
         self.policy = Policy.from_pretrained(config.model, device=config.device)
         self.agent = make_agent(config.agent, self.policy, agent_config)
+        norm = getattr(self.agent.config, "process_norm", None)
+        if config.reward == "process" and norm is not None:
+            kind = "ratings" if norm in AUTHORS_NORMS else "progress"
+            require_step_values(self.envs.unwrapped.judge, kind, norm)
         self.sampling = SamplingConfig(temperature=config.temperature, max_new_tokens=config.max_new_tokens)
         self.generator = self.policy
         if config.generator == "vllm":

@@ -53,6 +53,7 @@ class AnswerJudge:
 
     name = "answer"
     kinds = ("sparse", "outcome")
+    step_values = ()
 
     def __init__(
         self,

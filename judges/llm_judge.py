@@ -120,6 +120,7 @@ class LLMJudge:
 
     name = "llm"
     kinds = ("sparse", "outcome", "process")
+    step_values = ("ratings",)
 
     def __init__(
         self,

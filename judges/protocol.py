@@ -18,4 +18,9 @@ class Judge(Protocol):
 
     name: str
 
+    # Optional, read with getattr: ``kinds`` (the rewards it can give: "sparse", "outcome", "process") and
+    # ``step_values`` (which step values its process verdicts carry: "progress", the cumulative
+    # ``Verdict.step_scores``, and/or "ratings", each step's own ``Verdict.step_ratings``). A trainer checks
+    # ``step_values`` before it starts; a judge that does not declare them is checked at its first verdicts.
+
     def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]: ...

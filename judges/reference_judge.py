@@ -108,6 +108,7 @@ class ReferenceJudge:
 
     name = "reference"
     kinds = ("sparse", "outcome", "process")
+    step_values = ("progress", "ratings")
     version = VERSION
 
     def __init__(
@@ -211,6 +212,7 @@ class ReferenceJudge:
                 Status.OK,
                 outcome=0.0,
                 step_scores=zeros,
+                step_ratings=zeros,
                 step_spans=tuple(spans),
                 first_error_step=0,
                 answer_correct=answer.answer_correct,
@@ -262,6 +264,7 @@ class ReferenceJudge:
             Status.OK,
             outcome=scores[-1],
             step_scores=tuple(scores),
+            step_ratings=_step_ratings(claims, rubric, final, answer_checkable),
             step_spans=tuple(spans),
             first_error_step=first_error,
             answer_correct=answer.answer_correct,
@@ -317,19 +320,70 @@ class ReferenceJudge:
         reference checkpoints it established)."""
         if rubric.answer is None or rubric.answer.number is None:
             return False
-        start = {_key(g) for g in (*rubric.givens, *established)}
-        grounded: set[float] = set()
-        for step in claims:
-            for derivation in step.derivations:
-                inputs = [_key(v) for v in derivation.inputs]
-                usable = start | grounded
-                if (
-                    inputs
-                    and all(v in usable or v in ROUTE_CONSTANTS for v in inputs)
-                    and any(v in usable for v in inputs)
-                ):
-                    grounded.update(_key(v) for v in derivation.outputs)
-        return _key(rubric.answer.number) in grounded
+        return _key(rubric.answer.number) in _grounded(claims, (*rubric.givens, *established))
+
+
+def _grounded(claims: Sequence[StepClaims], start: Sequence[float]) -> set[float]:
+    """What the response's true equations compute from ``start`` (the question's numbers, say), by :func:`_key`.
+    An equation counts when every input is known (from ``start``, computed earlier, or a :data:`ROUTE_CONSTANTS`
+    constant) and at least one is not a constant."""
+    known, grounded = {_key(v) for v in start}, set()
+    for step in claims:
+        for derivation in step.derivations:
+            if _from_known([_key(v) for v in derivation.inputs], known | grounded):
+                grounded.update(_key(v) for v in derivation.outputs)
+    return grounded
+
+
+def _from_known(inputs: Sequence[float], known: set[float]) -> bool:
+    """Whether numbers (by :func:`_key`) are all known or common constants, and not constants alone."""
+    return bool(inputs) and all(v in known or v in ROUTE_CONSTANTS for v in inputs) and any(v in known for v in inputs)
+
+
+ESTABLISHES, SUPPORTS, WEAK, IRRELEVANT, CONTRADICTS = 5, 4, 3, 2, 1
+"""The authors' 1-5 step scale (math_likelihood_process.py), as this judge's rules assign it."""
+
+
+def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, answer_checkable: bool) -> tuple:
+    """Each step's own rating r_k = (rating - 1) / 4 on the authors' scale, as a next move on the reference's path:
+
+    - 1 (contradicts): the step has false arithmetic, or commits to a wrong or a second, different final answer;
+    - 5 (establishes): it states a reference checkpoint that no earlier step stated, or commits to the right
+      final answer;
+    - 4 (supports): it does arithmetic on known numbers (the question's, the reference's checkpoints, or results of
+      earlier steps rated 4 or 5) without a new checkpoint: work on the path, or on another route;
+    - 3 (weak): it states or computes values, but not from known numbers (numbers from nowhere), or it restates a
+      checkpoint an earlier step already established;
+    - 2 (irrelevant): it states nothing this judge can read (prose, setting up, restating the question).
+
+    Unlike the cumulative ``step_scores``, a step is rated on its own: a step after an error can rate high again,
+    as the authors' judge rates each step without the ones before it. Two departures, deliberate, both look at
+    earlier steps: a checkpoint counts as new once (repeating it in every step is not paid as establishing it
+    every time), and results of earlier sound steps count as known numbers.
+    """
+    checkpoints = [c.number for c in rubric.intermediate if c.number is not None]
+    known = {_key(v) for v in (*rubric.givens, *checkpoints)}
+    seen: set[int] = set()
+    ratings = []
+    for k, step in enumerate(claims):
+        new = {i for i, number in enumerate(checkpoints) if i not in seen and any(same(number, v) for v in step.values)}
+        computes = step.derivations or any(claim.source == "computed" for claim in step.results)
+        if step.false or final.error == k:
+            rating = CONTRADICTS
+        elif new or (answer_checkable and final.correct and final.step == k):
+            rating = ESTABLISHES
+        elif computes and _from_known([_key(v) for v, _ in step.operands], known):
+            rating = SUPPORTS
+        elif step.values:
+            rating = WEAK
+        else:
+            rating = IRRELEVANT
+        seen |= new
+        if rating >= SUPPORTS:
+            known |= {_key(v) for v in step.values}
+            known |= {_key(v) for derivation in step.derivations for v in derivation.outputs}
+        ratings.append((rating - 1) / 4)
+    return tuple(ratings)
 
 
 def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:

@@ -14,13 +14,14 @@ measures, per judge and per reference condition (correct, withheld, another prob
   annotations with a wrong step where the judge flagged one, how often the judge's first error is that
   step exactly, and within one step.
 
-Each annotation is judged twice: as an ``outcome`` item for the first metric (for the llm judge that is
-the paper's whole-response 1-5 rating) and as a ``process`` item for the second. Unscorable verdicts are
-never scores: they are counted (coverage) and every rate is over scorable ones (a rate over nothing is None).
-With the reference withheld the judge gets the same problem with an empty reference (no steps, answer
-``""``); a judge that needs a reference answers unscorable for all of it, a row reported as such. The
-wrong reference is the next problem's in the same CHAMP category (cyclic, dataset order) whose final
-answer differs. Tuning set: GPT-3.5 and PaLM 2 annotations; GPT-4 and GPT-4 Turbo are held out (they are
+Each annotation is judged twice: as an ``outcome`` item for the first metric (for the llm judge that is the
+paper's whole-response 1-5 rating) and as a ``process`` item for the second, with its steps given (its lines
+and paragraphs, the ``auto`` split) so that every judge rates the same steps (CHAMP's solutions have no
+``###``). Unscorable verdicts are never scores: they are counted (coverage) and every rate is over scorable
+ones (a rate over nothing is None). With the reference withheld the judge gets the same problem with an empty
+reference (no steps, answer ``""``); a judge that needs a reference answers unscorable for all of it, a row
+reported as such. The wrong reference is the next problem's in the same CHAMP category (cyclic, dataset order)
+whose final answer differs. Tuning set: GPT-3.5 and PaLM 2 annotations; GPT-4 and GPT-4 Turbo are held out (they are
 also different problems: CHAMP annotates each problem for one model). Reports hold ids and numbers only,
 never a reference or a verdict's ``reason`` (which may quote one).
 

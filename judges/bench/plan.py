@@ -187,6 +187,8 @@ class BenchConfig:
     """Base URL of an OpenAI-compatible server (vLLM, SGLang, transformers serve) for the llm judge."""
     llm_model: str = "Qwen/Qwen3-4B-Instruct-2507"
     """Model name the llm judge asks that server for (the paper's judge by default)."""
+    llm_protocol: str = "paper"
+    """How the llm judge asks: paper (the authors' questions, one call per step) or batched (ours, one per response)."""
     answer_format: str = "boxed"
     """How the answer and reference judges read a final answer: boxed, or boxed_or_last_number."""
     threshold: float = NO_MISTAKE_THRESHOLD
@@ -197,6 +199,11 @@ class BenchConfig:
     """First N annotations only (0: all 540)."""
     champ_version: str = "v0"
     """champ-dataset version to load."""
+    protocol: str = "champ"
+    """champ: against CHAMP's human first-wrong-step labels; calibration: the authors' outcome-judge calibration on
+    policy rollouts labelled by math-verify (--rollouts, made by `exprl rollouts`; see judges/bench/calibration.py)."""
+    rollouts: str = ""
+    """The rollouts file --protocol calibration judges."""
 
     def __attrs_post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0 or self.batch < 1 or self.limit < 0:
@@ -204,6 +211,12 @@ class BenchConfig:
                 f"judge-bench: need 0 < threshold <= 1, batch >= 1 and limit >= 0; got threshold "
                 f"{self.threshold}, batch {self.batch}, limit {self.limit}"
             )
+        if self.protocol not in ("champ", "calibration"):
+            raise ValueError(f"judge-bench: --protocol must be champ or calibration, got {self.protocol!r}")
+        if (self.protocol == "calibration") != bool(self.rollouts):
+            raise ValueError("judge-bench: --rollouts goes with --protocol calibration, and that protocol needs it")
+        if self.llm_protocol not in ("paper", "batched"):
+            raise ValueError(f"judge-bench: --llm-protocol must be paper or batched, got {self.llm_protocol!r}")
         self.judge_names()
         self.conditions()
 
@@ -233,7 +246,7 @@ class BenchConfig:
 
     def judge_options(self, name: str) -> dict[str, Any]:
         if name == "llm":
-            return {"base_url": self.llm_url, "model": self.llm_model}
+            return {"base_url": self.llm_url, "model": self.llm_model, "protocol": self.llm_protocol}
         if name in ("answer", "reference"):
             return {"answer_format": self.answer_format}
         return {}

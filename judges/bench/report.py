@@ -65,3 +65,38 @@ def markdown(report: dict[str, Any], command: str) -> str:
         f"paper's Qwen3-4B judge: {paper} (its own maths set, not this one).\n\n{definitions}\n\n"
         f"## By split\n\n{_table(splits)}\n## By annotated model\n\n{_table(models)}"
     )
+
+
+CALIBRATION_HEADER = ["judge", "reference", "scored", "correct/incorrect", "BER", "FNR", "FPR", "AUROC", "paper BER"]
+
+
+def calibration_markdown(report: dict[str, Any], command: str) -> str:
+    """The calibration report as markdown: the command, where the rollouts came from, the definitions, one table."""
+    rows = []
+    for row in report["rows"]:
+        outcome = row["outcome"]
+        rates = (
+            ["all unscorable", DASH, DASH, DASH]
+            if outcome["scorable"] == 0
+            else [format_percent(outcome[key]) for key in ("ber", "fnr", "fpr")]
+            + [DASH if row["auroc"] is None else f"{row['auroc']:.3f}"]
+        )
+        rows.append(
+            [
+                row["judge"],
+                row["reference"],
+                f"{outcome['scorable']}/{outcome['annotations']}",
+                f"{outcome['positives']}/{outcome['negatives']}",
+                *rates,
+                format_percent(report["paper_ber"].get(row["reference"])),
+            ]
+        )
+    source = ", ".join(f"{key} `{value}`" for key, value in report["source"].items() if key != "format")
+    definitions = "\n".join(f"- **{key}**: {text}" for key, text in report["definitions"].items())
+    return (
+        f"# Judge calibration: {report['benchmark']}\n\n```\n{command}\n```\n\n"
+        f"{report['rollouts']} rollouts of {report['problems']} problems, {report['correct']} labelled correct. "
+        f"Rollouts: {source}. `paper BER`: the authors' Qwen3-4B judge on Qwen3-8B rollouts of their maths set, "
+        f"by the same protocol on other data.\n\n{definitions}\n\n"
+        f"{markdown_table(CALIBRATION_HEADER, rows)}"
+    )

@@ -21,6 +21,7 @@ from judges.bench.plan import (
 )
 from judges.problem import Problem
 from judges.protocol import Judge
+from judges.steps import split_steps
 from judges.verdict import JudgeItem, Verdict
 
 
@@ -174,6 +175,13 @@ def _steps(annotation: Annotation, verdict: Verdict | None) -> tuple[int | None,
     return step_at(verdict.step_spans, annotation.wrong_span[0]), verdict.first_error_step
 
 
+def _annotated_steps(annotation: Annotation) -> tuple[tuple[int, int], ...] | None:
+    """The steps every judge is given for an annotated solution: its lines and paragraphs (``auto``), the same for
+    every judge, so localisation compares like with like. CHAMP's solutions have no ``###`` headers: the authors'
+    split would make each one a single step, and localising the first error would mean nothing."""
+    return tuple(split_steps(annotation.text, "auto")) or None
+
+
 def _verdicts(judge: Judge, items: list[JudgeItem], batch: int, advance: Callable[[int], Any]) -> list[Verdict]:
     verdicts: list[Verdict] = []
     for start in range(0, len(items), batch):
@@ -203,9 +211,8 @@ def judge_annotations(
     )
     process: list[Verdict | None] = [None] * len(annotations)
     if scores_steps(judge):
-        process = _verdicts(
-            judge, [JudgeItem(problems[a.problem_id], a.text, "process") for a in annotations], batch, advance
-        )
+        items = [JudgeItem(problems[a.problem_id], a.text, "process", _annotated_steps(a)) for a in annotations]
+        process = _verdicts(judge, items, batch, advance)
     return [Judged(a, says_no_mistake(o, threshold), _steps(a, p)) for a, o, p in zip(annotations, outcome, process)]
 
 

@@ -130,13 +130,24 @@ class ProgressOnlyJudge:
         ]
 
 
-def test_train_with_an_authors_norm_and_a_judge_without_ratings_is_a_clear_error_not_a_traceback(tmp_path, capsys):
+class DeclaredProgressOnlyJudge(ProgressOnlyJudge):
+    """The same, saying so (``step_values``): the trainer refuses it before it samples anything."""
+
+    step_values = ("progress",)
+
+
+@pytest.mark.parametrize("judge", [ProgressOnlyJudge, DeclaredProgressOnlyJudge])
+def test_train_with_an_authors_norm_and_a_judge_without_ratings_is_a_clear_error_not_a_traceback(
+    tmp_path, capsys, judge
+):
     from agents.cli import main
     from judges import register_judge
     from tests.conftest import tiny_train_flags
 
-    register_judge("progress-only-test", ProgressOnlyJudge)
-    flags = tiny_train_flags(tmp_path, "--judge", "progress-only-test", "--process-norm", "delta")
+    register_judge(f"{judge.__name__}-test", judge)
+    flags = tiny_train_flags(tmp_path, "--judge", f"{judge.__name__}-test", "--process-norm", "delta")
     assert main(flags) == 2
     error = capsys.readouterr().err
     assert "exprl train: error:" in error and "step_ratings" in error and "Traceback" not in error
+    if judge is DeclaredProgressOnlyJudge:  # refused before the model is sampled: no step ran, nothing logged
+        assert not list(tmp_path.rglob("metrics.jsonl"))

@@ -183,9 +183,13 @@ def test_cli_runs_the_answer_and_reference_judges_and_leaks_no_reference(tmp_pat
 
 
 def scripted_grader(body):
-    """Rates every whole response 5 when the reference is empty and 1 otherwise; flags step 2 of every
-    response; quotes a canary in checkpoints and reasoning, which must never reach the bench's output."""
+    """Rates every whole response 5 when the reference is withheld and 1 otherwise. Steps: the batched protocol
+    (all steps in one call) flags step 2 of every response; the paper protocol (one step per call, no context)
+    flags every step. Quotes a canary in checkpoints and reasoning, which must never reach the bench's output."""
     text = first_user_text(body)
+    if "Score: <one number" in body["messages"][0]["content"]:  # the paper protocol
+        withheld = "<step>" not in text and "<reference>" not in text  # the authors' no-reference question
+        return 200, f"Reasoning: {CANARY}\nScore: {5 if withheld else 1}"
     if "List the key checkpoints" in text:
         return 200, json.dumps({"checkpoints": [f"{CANARY} a", "b"]})
     if "Rate each numbered step" in text:
@@ -196,7 +200,8 @@ def scripted_grader(body):
     return 200, json.dumps({"reasoning": CANARY, "score": 5 if empty else 1})
 
 
-def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, champ):
+@pytest.mark.parametrize("protocol, flagged_step", [("batched", 1), ("paper", 0)])
+def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, champ, protocol, flagged_step):
     annotations, problems = champ
     canaried = [
         attrs.evolve(p, reference=SealedReference((*p.reference.unseal().steps, CANARY), p.reference.unseal().answer))
@@ -204,18 +209,15 @@ def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, cham
     ]
     monkeypatch.setattr("judges.bench.load_annotations", lambda version: annotations)
     monkeypatch.setattr("exprl_env.domains.champ.load_champ", lambda version: canaried)
+    flags = ["--llm-url", "", "--llm-model", "scripted", "--llm-protocol", protocol, "--limit", "10"]
     with ScriptedServer(scripted_grader) as server:
+        flags[1] = server.base_url
         code = main(
             [
                 "judge-bench",
                 "--judges",
                 "answer",
-                "--llm-url",
-                server.base_url,
-                "--llm-model",
-                "scripted",
-                "--limit",
-                "10",
+                *flags,
                 "--references",
                 "correct,none",
                 "--markdown",
@@ -223,6 +225,7 @@ def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, cham
             ]
         )
         assert any(CANARY in first_user_text(b) for b in server.requests)  # the judge did see the reference
+        steps_asked = sum("<step>" in first_user_text(b) for b in server.requests)
     captured = capsys.readouterr()
     assert code == 0 and "llm/none" in captured.err
     report = json.loads(captured.out)
@@ -232,6 +235,9 @@ def test_llm_judge_against_a_scripted_server(tmp_path, monkeypatch, capsys, cham
     wrong = [a for a in annotations[:10] if a.has_mistake]
     annotated = [step_at(split_steps(a.text), a.wrong_span[0]) for a in wrong]
     located = correct["localisation"]
-    assert located["flagged"] == located["scorable"] == len(wrong)  # the judge flags step 2 (index 1) everywhere
-    assert located["exact"] == annotated.count(1) and located["within_one"] == sum(s in (0, 1, 2) for s in annotated)
+    assert located["flagged"] == located["scorable"] == len(wrong)  # the judge flags one step everywhere
+    assert located["exact"] == annotated.count(flagged_step)
+    assert located["within_one"] == sum(abs(s - flagged_step) <= 1 for s in annotated)
+    # The paper protocol asks once per step of every annotation (the bench's own split), the batched one never.
+    assert steps_asked == (sum(len(split_steps(a.text)) for a in annotations[:10]) if protocol == "paper" else 0)
     assert CANARY not in captured.out + captured.err + (tmp_path / "b.md").read_text()

@@ -93,6 +93,53 @@ def test_wrong_boxed_answer_is_an_error_after_real_progress(judge):
     assert verdict.step_scores == (0.25, 0.25) and verdict.first_error_step == 1 and verdict.answer_correct is False
 
 
+# --- step ratings: each step's own 1-5 rating, the authors' kind of step score (issue 13 item 0) ------------
+
+
+def test_each_step_is_rated_on_the_authors_scale_as_a_move_on_the_references_path(judge):
+    problem = load_problems("gsm", size=1)[0]  # checkpoints 12, 2340, answer 28080; the question gives 6, 2, 195
+    response = (
+        "Each month he works 6 * 2 = 12 days.\n\n"  # 5: establishes a checkpoint
+        "Let me think about the weather.\n\n"  # 2: nothing to read
+        "195 * 12 = 2340 a month.\n\n"  # 5: a new checkpoint
+        "That is 2340 a month.\n\n"  # 3: restates a checkpoint already established
+        "2340 * 12 = 28080\n\n"  # 4: grounded arithmetic that is not a checkpoint
+        "\\boxed{28080}"  # 5: the right final answer
+    )
+    verdict = judge.score_batch([JudgeItem(problem, response, "process")])[0]
+    assert verdict.step_ratings == (1.0, 0.25, 1.0, 0.5, 0.75, 1.0)
+    assert verdict.step_scores == (0.25, 0.25, 0.5, 0.5, 0.5, 1.0)  # cumulative progress, a different quantity
+
+
+@pytest.mark.parametrize(
+    "response, ratings",
+    [
+        # False arithmetic rates 1; the step after it is rated on its own (as the authors' judge sees one step).
+        (
+            "6 * 2 = 12 days a month.\n\n195 * 12 = 2341 a month.\n\n2340 * 12 = 28080\n\n\\boxed{28080}",
+            (1.0, 0.0, 0.75, 1.0),
+        ),
+        ("6 * 2 = 12\n\n\\boxed{7}", (1.0, 0.0)),  # a wrong final answer contradicts the reference
+        ("7 * 3 = 21\n\n\\boxed{7}", (0.5, 0.0)),  # true arithmetic on numbers from nowhere is weak
+    ],
+)
+def test_contradicting_steps_rate_lowest_and_ungrounded_ones_weak(judge, response, ratings):
+    problem = load_problems("gsm", size=1)[0]
+    assert judge.score_batch([JudgeItem(problem, response, "process")])[0].step_ratings == ratings
+
+
+def test_every_scorable_reference_rates_each_step_and_a_spray_rates_every_step_lowest(judge):
+    problems = load_problems("gsm", size=40)
+    means = []
+    for problem, verdict in scorable(judge, problems, [reference_response(p) for p in problems]):
+        assert len(verdict.step_ratings) == len(verdict.step_scores) == len(verdict.step_spans)
+        assert verdict.step_ratings[-1] == 1.0 and 0.0 not in verdict.step_ratings, problem.id
+        means.append(sum(verdict.step_ratings) / len(verdict.step_ratings))
+    assert len(means) == 40 and sum(means) / len(means) >= 0.85  # measured 0.90 (setting-up steps rate 2 or 3)
+    spray = one(judge, problems[0], GAMING["number spray"] + "\n\nDone.")
+    assert spray.cause is Cause.SPRAY and set(spray.step_ratings) == {0.0}
+
+
 @pytest.mark.parametrize("domain, kwargs", [("math", {}), ("gsm", {"size": 60}), ("arith", {"size": 60, "n_ops": 3})])
 @pytest.mark.parametrize("label", [*GAMING, "question repeated"])
 def test_gaming_attempts_earn_nothing(judge, domain, kwargs, label):
