@@ -37,14 +37,31 @@ def items():
     answers = [p.reference.unseal().answer for p in PROBLEMS]
     return [
         JudgeItem(PROBLEMS[0], f"First 6 * 2 = 12.\n\nSo the total is \\boxed{{{answers[0]}}}.", "outcome"),
-        JudgeItem(PROBLEMS[1], "Let me add things up.\n\nThe answer is \\boxed{3}.", "process"),
+        JudgeItem(PROBLEMS[1], "Let me add things up.\n### 2 + 1 = 3\n### The answer is \\boxed{3}.", "process"),
         JudgeItem(PROBLEMS[2], f"\\boxed{{{answers[2]}}}", "outcome"),
     ]
 
 
-def test_a_batch_against_the_real_server_gives_verdicts_or_unscorable(server, folder):
+def calls_asked(protocol, verdicts):
+    """Calls for the batch above, before re-asks: the paper protocol asks once per outcome response and once per
+    ### step (2 + 3); the batched one once per response and once for the problem's checkpoints (2 + 1 + 1), and
+    asks nothing for the process response when no checkpoints could be read."""
+    if protocol == "paper":
+        return 5
+    return 3 if not verdicts[1].ok and "checkpoints:" in verdicts[1].reason else 4
+
+
+@pytest.mark.parametrize("protocol", ["paper", "batched"])
+def test_a_batch_against_the_real_server_gives_verdicts_or_unscorable(server, folder, protocol):
     judge = make_judge(
-        "llm", base_url=server.base_url, model=folder, max_tokens=48, max_concurrency=2, parse_retries=1, max_retries=2
+        "llm",
+        base_url=server.base_url,
+        model=folder,
+        protocol=protocol,
+        max_tokens=48,
+        max_concurrency=2,
+        parse_retries=1,
+        max_retries=2,
     )
     verdicts = judge.score_batch(items())
     assert len(verdicts) == 3
@@ -53,8 +70,11 @@ def test_a_batch_against_the_real_server_gives_verdicts_or_unscorable(server, fo
             assert 0.0 <= verdict.outcome <= 1.0
         else:
             assert verdict.outcome is None and verdict.reason
+    if verdicts[1].ok:  # each ### step rated on its own (paper), or all in one call (batched)
+        assert len(verdicts[1].step_ratings) == 3 and verdicts[1].step_scores is None
     counters = judge.counters()
-    assert counters["calls"] >= 3 and counters["failures"] == 0 and counters["latency_p50_s"] > 0
+    assert counters["failures"] == 0 and counters["retries"] == 0 and counters["latency_p50_s"] > 0
+    assert counters["calls"] == calls_asked(protocol, verdicts) + counters["parse_retries"]
     assert verdicts[0].answer_correct is True and verdicts[1].answer_correct is False
 
 
