@@ -51,27 +51,39 @@ class Batch:
         return self.step_ratings[i] if self.step_ratings else None
 
     def step_values(self, i: int, kind: str, norm: str = "") -> tuple[float, ...]:
-        """Rollout i's step values of one kind, for a scorable rollout: ``"ratings"`` (each step's own rating r_k, what
-        the authors' norms difference) or ``"progress"`` (cumulative progress s_k; from a judge that only rates steps,
-        its ratings, by the environment's rule: it pays such a judge's last rating as the process score).
+        """Rollout i's step values of one kind (see :func:`step_values`)."""
+        where = f"rollout {i} (problem {self.problem_ids[i]!r})"
+        return step_values(self.step_scores[i], self.ratings(i), float(self.rewards[i]), kind, norm, self.judge, where)
 
-        A rollout the environment paid without a verdict (an over-long response: reward 0, nothing judged) has one step
-        worth its reward. A verdict without the kind asked for is a :class:`MissingStepValues` error naming the judge,
-        the field and ``norm``: never a silent substitute of the other kind.
-        """
-        scores, ratings = self.step_scores[i], self.ratings(i)
-        if not scores and not ratings:
-            return (float(self.rewards[i]),)
-        if kind == "ratings":
-            if ratings:
-                return ratings
-            raise MissingStepValues(
-                f"process_norm={norm!r} differences each step's own rating (Verdict.step_ratings), but judge "
-                f"{self.judge or '?'!r} gave none for rollout {i} (problem {self.problem_ids[i]!r}): it gives only "
-                "step_scores (cumulative progress). Use a judge that rates steps, or process_norm='delta_zero' or "
-                "'group_final', which difference cumulative progress."
-            )
-        return scores or ratings
+
+def step_values(
+    scores: tuple[float, ...] | None,
+    ratings: tuple[float, ...] | None,
+    reward: float,
+    kind: str,
+    norm: str = "",
+    judge: str = "",
+    where: str = "a rollout",
+) -> tuple[float, ...]:
+    """A scorable rollout's step values of one kind: ``"ratings"`` (each step's own rating r_k, what the authors'
+    norms difference) or ``"progress"`` (cumulative progress s_k; from a judge that only rates steps, its ratings, by
+    the environment's rule: it pays such a judge's last rating as the process score).
+
+    A rollout the environment paid without a verdict (an over-long response: reward 0, nothing judged) has one step
+    worth its reward. A verdict without the kind asked for is a :class:`MissingStepValues` error naming the judge,
+    the field and ``norm``: never a silent substitute of the other kind.
+    """
+    if not scores and not ratings:
+        return (reward,)
+    if kind == "ratings":
+        if ratings:
+            return ratings
+        raise MissingStepValues(
+            f"process_norm={norm!r} differences each step's own rating (Verdict.step_ratings), but judge "
+            f"{judge or '?'!r} gave none for {where}: it gives only step_scores (cumulative progress). Use a judge "
+            "that rates steps, or process_norm='delta_zero' or 'group_final', which difference cumulative progress."
+        )
+    return scores or ratings
 
 
 class MissingStepValues(ValueError):

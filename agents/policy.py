@@ -259,15 +259,22 @@ class Policy:
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
         """For each response token, the index of the judged step its text starts in (0 before the first step)."""
-        if not spans:
-            return [0] * len(response_ids)
-        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-        steps, step = [], 0
-        for start in token_starts(decode, response_ids):
-            while step + 1 < len(spans) and spans[step + 1][0] <= start:
-                step += 1
-            steps.append(step)
-        return steps
+        return steps_of_tokens(lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), response_ids, spans)
+
+
+def steps_of_tokens(
+    decode: Callable[[Sequence[int]], str], ids: Sequence[int], spans: Sequence[tuple[int, int]] | None
+) -> list[int]:
+    """For each token of ``ids``, the index of the step (a character span of ``decode(ids)``) its text starts in (0
+    before the first step); what :meth:`Policy.step_of_token` does with the policy's tokenizer, for any decoder."""
+    if not spans:
+        return [0] * len(ids)
+    steps, step = [], 0
+    for start in token_starts(decode, ids):
+        while step + 1 < len(spans) and spans[step + 1][0] <= start:
+            step += 1
+        steps.append(step)
+    return steps
 
 
 INCOMPLETE = "\ufffd"  # what a decoder shows for the leading bytes of a character whose last bytes are still to come
