@@ -151,3 +151,54 @@ def test_a_pickled_vector_env_holds_no_readable_reference(kwargs):
     assert CANARY not in data.decode("latin-1")
     copy = pickle.loads(data)
     assert copy.problems[0].reference.unseal() == envs.unwrapped.problems[0].reference.unseal()
+
+
+# --- the token-level view (SB3) ---------------------------------------------------------------------------
+TOKEN_TEXTS = ["Let me think.\n\nFirst compute the total.\n\nSo the answer is \\boxed{12}.", "UNSCORABLE\n\nmore"]
+
+
+def _token_texts(env, observation, info) -> list[str]:
+    length = int(observation["length"][0])
+    return [env.decode(observation["input_ids"][:length]), repr(info), str(info)]
+
+
+@pytest.mark.parametrize("step_mode", ["step", "completion"])
+def test_canary_never_reaches_the_token_env_outputs(tokenizer, step_mode):
+    from exprl_env.tokens import ExpRLTokenEnv
+
+    base = gym.make("ExpRL-canary-gsm-v0", split="all", judge="scripted", step_mode=step_mode, render_mode="ansi")
+    env = ExpRLTokenEnv(base, tokenizer, max_new_tokens=48)
+    seen: list[str] = []
+    for episode, text in enumerate(TOKEN_TEXTS * 2):
+        observation, info = env.reset(seed=episode)
+        seen += _token_texts(env, observation, info)
+        for token in tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]:
+            observation, reward, terminated, truncated, info = env.step(token)
+            seen += _token_texts(env, observation, info) + [repr(reward), env.render()]
+            if terminated or truncated:
+                break
+    seen += [repr(env), str(env), pickle.dumps(env).decode("latin-1")]
+    assert any("'unscorable'" in text for text in seen)  # the scripted judge's reason quotes the reference
+    assert not [text for text in seen if CANARY in text]
+
+
+def test_canary_never_reaches_the_sb3_vec_env_outputs(tokenizer):
+    pytest.importorskip("stable_baselines3")
+    from exprl_env.sb3 import ExpRLSB3VecEnv
+    from exprl_env.tokens import ExpRLTokenEnv
+
+    base = gym.make("ExpRL-canary-gsm-v0", split="all", judge="scripted", step_mode="step")
+    venv = ExpRLSB3VecEnv(ExpRLTokenEnv(base, tokenizer, max_new_tokens=48), num_envs=2)
+    seen = [repr(venv.reset()), repr(venv.reset_infos)]
+    tokens = [tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id] for text in TOKEN_TEXTS]
+    decode = venv.envs[0].decode
+    for step in range(max(map(len, tokens))):
+        actions = [ids[min(step, len(ids) - 1)] for ids in tokens]
+        observations, _, _, infos = venv.step(actions)
+        finals = [info["terminal_observation"] for info in infos if "terminal_observation" in info]
+        for batch in [observations, *({k: v[None] for k, v in final.items()} for final in finals)]:
+            seen += [decode(ids[:length]) for ids, length in zip(batch["input_ids"], batch["length"][:, 0])]
+        seen += [repr(infos), repr(venv.reset_infos)]
+    seen += [repr(venv)]
+    assert any("'unscorable'" in text for text in seen)  # the scripted judge's reason quotes the reference
+    assert not [text for text in seen if CANARY in text]
