@@ -258,16 +258,23 @@ class Policy:
         return picked * mask, mask, (states * mask[..., None] if hidden else None), entropies
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
-        """For each response token, the index of the judged step its text starts in (0 before the first step)."""
-        if not spans:
-            return [0] * len(response_ids)
-        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
-        steps, step = [], 0
-        for start in token_starts(decode, response_ids):
-            while step + 1 < len(spans) and spans[step + 1][0] <= start:
-                step += 1
-            steps.append(step)
-        return steps
+        """For each response token, the index of the judged step its text starts in (see :func:`step_of_token`)."""
+        return step_of_token(self.tokenizer, response_ids, spans)
+
+
+def step_of_token(tokenizer, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
+    """For each response token, the index of the judged step its text starts in (0 before the first step); the spans
+    are character offsets into ``tokenizer.decode(response_ids, skip_special_tokens=True)``. A function of the
+    tokenizer alone, so a trainer that is not ours (TRL's) maps its completions the same way."""
+    if not spans:
+        return [0] * len(response_ids)
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+    steps, step = [], 0
+    for start in token_starts(decode, response_ids):
+        while step + 1 < len(spans) and spans[step + 1][0] <= start:
+            step += 1
+        steps.append(step)
+    return steps
 
 
 INCOMPLETE = "\ufffd"  # what a decoder shows for the leading bytes of a character whose last bytes are still to come
