@@ -92,7 +92,7 @@ def run_trl(model: str, steps: int) -> dict:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from agents.models import resolve_model
 
@@ -111,10 +111,30 @@ def run_trl(model: str, steps: int) -> dict:
 
     path = resolve_model(model)
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in race_prompts(steps)])
-    args = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="race-trl-"),
-        per_device_train_batch_size=PROMPTS * GENERATIONS,
-        num_generations=GENERATIONS,
+    args = trl_config(tempfile.mkdtemp(prefix="race-trl-"), steps)
+    timer = StepTimer()
+    trainer = GRPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
+        reward_funcs=reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(path),
+        callbacks=[timer],
+    )
+    ready = time.perf_counter() - PROCESS_START
+    trainer.train()
+    return {"ready_s": ready, "step_s": timer.seconds}
+
+
+def trl_config(output_dir: str, steps: int, prompts: int = PROMPTS, generations: int = GENERATIONS, **overrides):
+    """TRL's ``GRPOConfig`` as the race sets it on the CPU: our GRPO's settings, fp32, the data in order (TRL
+    samples ``prompts`` x ``generations`` per step), no saving, no reporting; ``overrides`` replace any field."""
+    from trl import GRPOConfig
+
+    settings = dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=prompts * generations,
+        num_generations=generations,
         gradient_accumulation_steps=1,
         max_completion_length=NEW_TOKENS,
         temperature=TEMPERATURE,
@@ -138,18 +158,7 @@ def run_trl(model: str, steps: int) -> dict:
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    timer = StepTimer()
-    trainer = GRPOTrainer(
-        model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
-        reward_funcs=reward,
-        args=args,
-        train_dataset=dataset,
-        processing_class=AutoTokenizer.from_pretrained(path),
-        callbacks=[timer],
-    )
-    ready = time.perf_counter() - PROCESS_START
-    trainer.train()
-    return {"ready_s": ready, "step_s": timer.seconds}
+    return GRPOConfig(**{**settings, **overrides})
 
 
 def child(side: str, model: str, steps: int) -> None:
