@@ -31,6 +31,7 @@ import asyncio
 import functools
 import math
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,6 +107,7 @@ class ExpRLReward:
         """Judge one TRL batch in one call: the batch (rewards NaN where unscorable, the length rule applied), the
         metrics for ``log_metric`` and each row's verdict cause."""
         with self._lock:
+            started = time.perf_counter()
             texts = [completion_text(c) for c in completions]
             envs = self._vector_env(len(texts))
             observations, _ = envs.reset(options={"problem_id": _checked_ids(problem_ids, len(texts))})
@@ -119,7 +121,8 @@ class ExpRLReward:
             if self.config.zeroes_truncated:
                 batch, zeroed = zero_truncated(batch)
             self.last = batch
-            return batch, self._metrics(batch, infos, zeroed), info_column(infos, "verdict_cause", len(texts))
+            metrics = {**self._metrics(batch, infos, zeroed), "seconds_reward": time.perf_counter() - started}
+            return batch, metrics, info_column(infos, "verdict_cause", len(texts))
 
     def take(self) -> Batch:
         """The batch judged last, once: a trainer that finds none did not call this reward function."""
@@ -189,13 +192,15 @@ def make_reward(
         require_step_values(env.judge, "ratings" if process_norm in ob.AUTHORS_NORMS else "progress", process_norm)
     state = ExpRLReward(config, env)
 
-    async def exprl_reward(prompts, completions, completion_ids, problem_id=None, log_metric=None, **kwargs):
+    async def exprl_reward(
+        prompts, completions, completion_ids, problem_id=None, log_metric=None, log_extra=None, **kwargs
+    ):
         batch, metrics, causes = await asyncio.to_thread(state.score, problem_id, prompts, completions, completion_ids)
         if log_metric is not None:
             for name, value in metrics.items():
                 log_metric(f"exprl/{name}", value)
-        if kwargs.get("log_extra") is not None:
-            kwargs["log_extra"]("exprl_verdict_cause", causes)
+        if log_extra is not None:
+            log_extra("exprl_verdict_cause", causes)
         return [None if math.isnan(r) else r for r in batch.rewards.tolist()]
 
     exprl_reward.__name__ = exprl_reward.__qualname__ = f"exprl_{reward}"
@@ -266,13 +271,14 @@ class ExpRLGRPOTrainer(GRPOTrainer):
         output = super()._generate_and_score_completions(inputs)
         if self.exprl_process is None:
             return output
-        mode = "train" if self.model.training else "eval"
+        mode, started = "train" if self.model.training else "eval", time.perf_counter()
         groups = self.num_generations if mode == "train" else self.num_generations_eval
         advantages = self._step_advantages(self.exprl_process.take(), output, groups)
         scored, mask = torch.isfinite(advantages).all(dim=1), output["completion_mask"].cpu().float()
-        self._metrics[mode]["exprl/process_advantage_abs_mean"].append(
-            ob.masked_mean(advantages[scored].abs(), mask[scored]).item()
-        )
+        metrics = self._metrics[mode]
+        size = ob.masked_mean(advantages[scored].abs(), mask[scored]).item()
+        metrics["exprl/process_advantage_abs_mean"].append(size)
+        metrics["exprl/seconds_step_advantages"].append(time.perf_counter() - started)
         output["advantages"] = torch.nan_to_num(advantages, nan=0.0).to(output["completion_ids"].device)
         return output
 

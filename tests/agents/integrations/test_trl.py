@@ -14,9 +14,8 @@ import torch
 
 pytest.importorskip("trl", reason='the TRL adapter needs the trl extra: pip install "exprl[trl]"')
 
-from trl import GRPOConfig, GRPOTrainer  # noqa: E402
+from trl import GRPOTrainer  # noqa: E402
 
-from agents.batch import zero_truncated  # noqa: E402
 from agents.grpo import GRPO  # noqa: E402
 from agents.integrations.trl import (  # noqa: E402
     ExpRLGRPOTrainer,
@@ -204,7 +203,7 @@ def test_exprl_grpo_trainer_trains_on_our_per_token_delta_norm_advantages(tmp_pa
     check_same_problems_prompts_and_rewards(trainer, policy, order, "process")
     agent = GRPO(policy)  # the default process_norm="delta": the authors' DeltaNorm
     for output, batch in trainer.seen:
-        batch = attrs.evolve(zero_truncated(batch)[0], groups=torch.arange(len(batch)) // GROUP)
+        batch = attrs.evolve(batch, groups=torch.arange(len(batch)) // GROUP)
         ours = agent.token_advantages(batch).nan_to_num()
         given = output["advantages"]
         assert given.shape == output["completion_ids"].shape
@@ -220,14 +219,13 @@ def test_exprl_grpo_trainer_refuses_a_process_reward_beside_another_and_a_sequen
     dataset = to_hf_dataset(ENV, problem_ids=some_ids(2), **OPTIONS)
 
     def build(reward_funcs, **overrides):
-        args = GRPOConfig(
-            output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2, use_cpu=True, report_to="none",
-            **overrides,
-        )  # fmt: skip
         return ExpRLGRPOTrainer(
-            model=policy.model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
+            model=policy.model,
+            reward_funcs=reward_funcs,
+            args=trl_config(str(tmp_path), 1, prompts=2, generations=2, **overrides),
+            train_dataset=dataset,
             processing_class=policy.tokenizer,
-        )  # fmt: skip
+        )
 
     with pytest.raises(ValueError, match="only reward function"):
         build([process, lambda completions, **kw: [0.0] * len(completions)])
