@@ -50,16 +50,23 @@ class DigitJudge:
         return [Verdict(status=Status.OK, outcome=digit_share(item.response)) for item in items]
 
 
-def race_prompts(steps: int) -> list[str]:
-    """The prompt texts of ``steps`` steps, in the order our trainer takes them (one entry per problem)."""
+def race_prompt_ids(steps: int) -> list[str]:
+    """The problem ids of ``steps`` steps, in the order our trainer takes them (one entry per problem)."""
     import gymnasium as gym
 
     from agents.trainer import step_problem_ids
 
     env = gym.make(ENV, split="train", **json.loads(ENV_OPTIONS)).unwrapped
-    by_id = {p.id: p for p in env.problems}
-    ids = [i for step in range(steps) for i in step_problem_ids(list(by_id), SEED, PROMPTS, step)]
-    return [env.reset(options={"problem_id": i})[0] for i in ids]
+    ids = [p.id for p in env.problems]
+    return [i for step in range(steps) for i in step_problem_ids(ids, SEED, PROMPTS, step)]
+
+
+def race_prompts(steps: int) -> list[str]:
+    """The prompt texts of :func:`race_prompt_ids`."""
+    import gymnasium as gym
+
+    env = gym.make(ENV, split="train", **json.loads(ENV_OPTIONS)).unwrapped
+    return [env.reset(options={"problem_id": i})[0] for i in race_prompt_ids(steps)]
 
 
 def run_ours(model: str, steps: int) -> dict:
@@ -88,13 +95,14 @@ def run_ours(model: str, steps: int) -> dict:
     return {"ready_s": ready, "step_s": seconds}
 
 
-def run_trl(model: str, steps: int) -> dict:
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOTrainer
+def digit_reward(completions, **kwargs) -> list[float]:
+    """:func:`digit_share` as a TRL reward function (TRL's side of the race)."""
+    return [digit_share(c[0]["content"] if isinstance(c, list) else c) for c in completions]
 
-    from agents.models import resolve_model
+
+def step_timer():
+    """A TRL/transformers callback that records each optimizer step's wall time in ``.seconds``."""
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self):
@@ -106,16 +114,24 @@ def run_trl(model: str, steps: int) -> dict:
         def on_step_end(self, args, state, control, **kwargs):
             self.seconds.append(time.perf_counter() - self.began)
 
-    def reward(completions, **kwargs):
-        return [digit_share(c[0]["content"] if isinstance(c, list) else c) for c in completions]
+    return StepTimer()
+
+
+def run_trl(model: str, steps: int) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    from agents.models import resolve_model
 
     path = resolve_model(model)
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in race_prompts(steps)])
     args = trl_config(tempfile.mkdtemp(prefix="race-trl-"), steps)
-    timer = StepTimer()
+    timer = step_timer()
     trainer = GRPOTrainer(
         model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
-        reward_funcs=reward,
+        reward_funcs=digit_reward,
         args=args,
         train_dataset=dataset,
         processing_class=AutoTokenizer.from_pretrained(path),
