@@ -38,10 +38,14 @@ from typing import Any
 import attrs
 import gymnasium as gym
 import torch
-import trl
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-from trl import GRPOTrainer
+
+try:
+    import trl
+    from trl import GRPOTrainer
+except ImportError as missing:  # the adapter is an optional extra
+    raise ImportError('agents.integrations.trl needs TRL: pip install "exprl[trl]" (trl>=1.16,<1.17)') from missing
 
 from agents import objectives as ob
 from agents.batch import Batch, batch_from_step, info_column, require_step_values, zero_truncated
