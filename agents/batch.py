@@ -103,7 +103,8 @@ def require_step_values(judge, kind: str, norm: str) -> None:
         )
 
 
-def _column(infos: dict, key: str, n: int) -> list:
+def info_column(infos: dict, key: str, n: int) -> list:
+    """One key of a vector-env step's ``infos`` as a list of n values, None where an env did not set it."""
     values, present = infos.get(key), infos.get(f"_{key}")
     if values is None:
         return [None] * n
@@ -123,9 +124,9 @@ def batch_from_step(
 ) -> Batch:
     """The batch for one vector-env step whose envs were reset group by group (``group_size`` each)."""
     n = len(samples)
-    scores = [tuple(s) if s is not None else None for s in _column(infos, "step_scores", n)]
-    ratings = [tuple(s) if s is not None else None for s in _column(infos, "step_ratings", n)]
-    spans = [tuple(tuple(span) for span in s) if s is not None else None for s in _column(infos, "step_spans", n)]
+    scores = [tuple(s) if s is not None else None for s in info_column(infos, "step_scores", n)]
+    ratings = [tuple(s) if s is not None else None for s in info_column(infos, "step_ratings", n)]
+    spans = [tuple(tuple(span) for span in s) if s is not None else None for s in info_column(infos, "step_spans", n)]
     return Batch(
         samples=tuple(samples),
         rewards=torch.tensor(np.asarray(rewards, dtype=np.float64), dtype=torch.float32),
@@ -133,7 +134,7 @@ def batch_from_step(
         reward_kind=reward_kind,
         step_scores=tuple(scores),
         step_spans=tuple(spans),
-        problem_ids=tuple(_column(infos, "problem_id", n)),
+        problem_ids=tuple(info_column(infos, "problem_id", n)),
         prompts=tuple(prompts),
         temperature=temperature,
         step_ratings=tuple(ratings),

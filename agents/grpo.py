@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -35,6 +35,9 @@ from agents.protocol import load_optimizer_state, refuse_references
 
 if TYPE_CHECKING:
     from judges.problem import Reference
+
+StepOfToken = Callable[[Sequence[int], Sequence[tuple[int, int]] | None], list[int]]
+"""(response token ids, the judge's character spans) -> each token's step index, as :meth:`Policy.step_of_token`."""
 
 
 @attrs.frozen
@@ -85,14 +88,9 @@ class GRPO:
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
         """[B, longest response] advantage of every response token; NaN over the tokens of a masked rollout."""
-        longest = max(len(s.response_ids) for s in batch.samples)
-        advantages = torch.zeros(len(batch), longest)
-        valid = ob.scorable(batch.rewards).bool()
-        for i, sample in enumerate(batch.samples):
-            if not valid[i]:
-                advantages[i, : len(sample.response_ids)] = torch.nan
         if batch.reward_kind == "process":
-            return self._process_advantages(batch, advantages, valid)
+            return process_advantages(batch, self.config.process_norm, self.policy.step_of_token)
+        advantages, valid = _unscored(batch)
         if self.config.scale_by_std:
             per_rollout = ob.group_advantages(batch.rewards, batch.groups)
         else:
@@ -101,34 +99,6 @@ class GRPO:
             if valid[i]:
                 advantages[i, : len(sample.response_ids)] = per_rollout[i]
         return advantages
-
-    def _process_advantages(self, batch: Batch, advantages: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        norm = self.config.process_norm
-        kind = "ratings" if norm in ob.AUTHORS_NORMS else "progress"
-        rows = [i for i in range(len(batch)) if valid[i]]
-        values = {i: batch.step_values(i, kind, norm) for i in rows}
-        steps = {i: self.policy.step_of_token(batch.samples[i].response_ids, batch.step_spans[i]) for i in rows}
-        baselines = self._group_baselines(batch, values, steps)
-        for i in rows:
-            advantages[i, : len(steps[i])] = ob.process_token_advantages(values[i], steps[i], norm, baselines[i])
-        return advantages
-
-    def _group_baselines(self, batch: Batch, values: dict, steps: dict) -> dict[int, float]:
-        """Each scorable rollout's group baseline for the group norms (0 for the others)."""
-        norm, baselines = self.config.process_norm, dict.fromkeys(values, 0.0)
-        width = batch.max_new_tokens or max(len(s.response_ids) for s in batch.samples)
-        for group in batch.groups.unique():
-            members = [i for i in range(len(batch)) if batch.groups[i] == group]
-            rated = [i for i in members if i in values and all(map(math.isfinite, values[i]))]
-            if norm == "group":
-                means = [ob.token_mean_value(values[i], steps[i]) for i in rated]
-                baseline = ob.authors_group_baseline(means, len(members), width)
-            elif norm == "group_final":
-                baseline = sum(values[i][-1] for i in rated) / max(len(rated), 1)
-            else:
-                continue
-            baselines.update(dict.fromkeys((i for i in members if i in values), baseline))
-        return baselines
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
         refuse_references(self, references)
@@ -201,6 +171,52 @@ class GRPO:
 
     def load_state_dict(self, state: dict) -> None:
         load_optimizer_state(self.optimizer, state)
+
+
+def process_advantages(batch: Batch, norm: str, step_of_token: StepOfToken) -> torch.Tensor:
+    """[B, longest response] process advantage of every response token, no group normalisation: each token gets
+    its step's :func:`agents.objectives.step_advantages` under ``norm`` (``step_of_token(response_ids, spans)`` says
+    which step a token is in, as :meth:`Policy.step_of_token` does), with the group norms' baselines. NaN over the
+    tokens of a rollout the judge could not score (or with a step it could not rate). Shared by :class:`GRPO` and the
+    TRL adapter (:mod:`agents.integrations.trl`), so both put the same credit on the same tokens."""
+    advantages, valid = _unscored(batch)
+    kind = "ratings" if norm in ob.AUTHORS_NORMS else "progress"
+    rows = [i for i in range(len(batch)) if valid[i]]
+    values = {i: batch.step_values(i, kind, norm) for i in rows}
+    steps = {i: step_of_token(batch.samples[i].response_ids, batch.step_spans[i]) for i in rows}
+    baselines = _group_baselines(batch, norm, values, steps)
+    for i in rows:
+        advantages[i, : len(steps[i])] = ob.process_token_advantages(values[i], steps[i], norm, baselines[i])
+    return advantages
+
+
+def _unscored(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """[B, longest response] zeros, NaN over the tokens of each rollout the judge could not score; and [B] which
+    rollouts it could."""
+    advantages = torch.zeros(len(batch), max(len(s.response_ids) for s in batch.samples))
+    valid = ob.scorable(batch.rewards).bool()
+    for i, sample in enumerate(batch.samples):
+        if not valid[i]:
+            advantages[i, : len(sample.response_ids)] = torch.nan
+    return advantages, valid
+
+
+def _group_baselines(batch: Batch, norm: str, values: dict, steps: dict) -> dict[int, float]:
+    """Each scorable rollout's group baseline for the group norms (0 for the others)."""
+    baselines = dict.fromkeys(values, 0.0)
+    width = batch.max_new_tokens or max(len(s.response_ids) for s in batch.samples)
+    for group in batch.groups.unique():
+        members = [i for i in range(len(batch)) if batch.groups[i] == group]
+        rated = [i for i in members if i in values and all(map(math.isfinite, values[i]))]
+        if norm == "group":
+            means = [ob.token_mean_value(values[i], steps[i]) for i in rated]
+            baseline = ob.authors_group_baseline(means, len(members), width)
+        elif norm == "group_final":
+            baseline = sum(values[i][-1] for i in rated) / max(len(rated), 1)
+        else:
+            continue
+        baselines.update(dict.fromkeys((i for i in members if i in values), baseline))
+    return baselines
 
 
 def _consecutive_parts(n: int, parts: int) -> list[list[int]]:

@@ -258,15 +258,22 @@ class Policy:
         return picked * mask, mask, (states * mask[..., None] if hidden else None), entropies
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
-        """For each response token, the index of the judged step its text starts in (0 before the first step)."""
-        return steps_of_tokens(lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True), response_ids, spans)
+        """For each response token, the index of the judged step its text starts in (see :func:`step_of_token`)."""
+        return step_of_token(self.tokenizer, response_ids, spans)
+
+
+def step_of_token(tokenizer, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
+    """For each response token, the index of the judged step its text starts in (0 before the first step); the spans
+    are character offsets into ``tokenizer.decode(response_ids, skip_special_tokens=True)``. A function of the
+    tokenizer alone, so a trainer that is not ours (TRL's, verl's) maps its completions the same way."""
+    return steps_of_tokens(lambda ids: tokenizer.decode(ids, skip_special_tokens=True), response_ids, spans)
 
 
 def steps_of_tokens(
     decode: Callable[[Sequence[int]], str], ids: Sequence[int], spans: Sequence[tuple[int, int]] | None
 ) -> list[int]:
     """For each token of ``ids``, the index of the step (a character span of ``decode(ids)``) its text starts in (0
-    before the first step); what :meth:`Policy.step_of_token` does with the policy's tokenizer, for any decoder."""
+    before the first step), for any decoder."""
     if not spans:
         return [0] * len(ids)
     steps, step = [], 0

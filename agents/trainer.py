@@ -165,6 +165,19 @@ def step_problem_ids(problem_ids: list[str], seed: int, per_step: int, step: int
     return ids
 
 
+def judge_counters(judge) -> dict[str, float]:
+    """What a judge with ``counters()`` has counted so far in this process (latencies left out: not counts)."""
+    counters = getattr(judge, "counters", None)
+    found = counters() if callable(counters) else {}
+    return {k: v for k, v in found.items() if isinstance(v, (int, float)) and "latency" not in k}
+
+
+def unscorable_by_cause(infos: dict) -> dict[str, int]:
+    """``unscorable_<cause>``: how many rollouts of a vector-env step's ``infos`` were unscorable, by cause."""
+    causes = [c for c, present in zip(infos.get("verdict_cause", []), infos.get("_verdict_cause", [])) if present]
+    return {f"unscorable_{cause}": causes.count(cause) for cause in sorted(set(causes)) if not Cause(cause).scorable}
+
+
 class MetricsLog:
     """metrics.jsonl plus TensorBoard scalars. The JSONL is cut back to the resumed step, so reruns never
     duplicate; each record is appended durably, and a torn last line (a kill inside a write) is dropped."""
@@ -345,9 +358,7 @@ class Trainer:
         return {f"judge_{k}": v - before.get(k, 0) for k, v in self._judge_counts.items()}
 
     def _judge_counters(self) -> dict[str, float]:
-        counters = getattr(self.envs.unwrapped.judge, "counters", None)
-        found = counters() if callable(counters) else {}
-        return {k: v for k, v in found.items() if isinstance(v, (int, float)) and "latency" not in k}
+        return judge_counters(self.envs.unwrapped.judge)
 
     @staticmethod
     def _rollout_metrics(batch: Batch, infos: dict) -> dict[str, float]:
@@ -358,12 +369,8 @@ class Trainer:
             for c, present in zip(infos.get("answer_correct", []), infos.get("_answer_correct", []))
             if present and c is not None
         ]  # None: the answer could not be checked, so it is not counted
-        causes = [c for c, present in zip(infos.get("verdict_cause", []), infos.get("_verdict_cause", [])) if present]
-        unscorable_by_cause = {
-            f"unscorable_{cause}": causes.count(cause) for cause in sorted(set(causes)) if not Cause(cause).scorable
-        }
         return {
-            **unscorable_by_cause,
+            **unscorable_by_cause(infos),
             "reward_mean": float(rewards[scored].mean()) if scored.any() else math.nan,
             "reward_std": float(rewards[scored].std()) if scored.any() else math.nan,
             "unscorable": int((~scored).sum()),

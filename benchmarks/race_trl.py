@@ -50,16 +50,23 @@ class DigitJudge:
         return [Verdict(status=Status.OK, outcome=digit_share(item.response)) for item in items]
 
 
-def race_prompts(steps: int) -> list[str]:
-    """The prompt texts of ``steps`` steps, in the order our trainer takes them (one entry per problem)."""
+def race_prompt_ids(steps: int) -> list[str]:
+    """The problem ids of ``steps`` steps, in the order our trainer takes them (one entry per problem)."""
     import gymnasium as gym
 
     from agents.trainer import step_problem_ids
 
     env = gym.make(ENV, split="train", **json.loads(ENV_OPTIONS)).unwrapped
-    by_id = {p.id: p for p in env.problems}
-    ids = [i for step in range(steps) for i in step_problem_ids(list(by_id), SEED, PROMPTS, step)]
-    return [env.reset(options={"problem_id": i})[0] for i in ids]
+    ids = [p.id for p in env.problems]
+    return [i for step in range(steps) for i in step_problem_ids(ids, SEED, PROMPTS, step)]
+
+
+def race_prompts(steps: int) -> list[str]:
+    """The prompt texts of :func:`race_prompt_ids`."""
+    import gymnasium as gym
+
+    env = gym.make(ENV, split="train", **json.loads(ENV_OPTIONS)).unwrapped
+    return [env.reset(options={"problem_id": i})[0] for i in race_prompt_ids(steps)]
 
 
 def run_ours(model: str, steps: int) -> dict:
@@ -88,13 +95,14 @@ def run_ours(model: str, steps: int) -> dict:
     return {"ready_s": ready, "step_s": seconds}
 
 
-def run_trl(model: str, steps: int) -> dict:
-    import torch
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+def digit_reward(completions, **kwargs) -> list[float]:
+    """:func:`digit_share` as a TRL reward function (TRL's side of the race)."""
+    return [digit_share(c[0]["content"] if isinstance(c, list) else c) for c in completions]
 
-    from agents.models import resolve_model
+
+def step_timer():
+    """A TRL/transformers callback that records each optimizer step's wall time in ``.seconds``."""
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self):
@@ -106,15 +114,43 @@ def run_trl(model: str, steps: int) -> dict:
         def on_step_end(self, args, state, control, **kwargs):
             self.seconds.append(time.perf_counter() - self.began)
 
-    def reward(completions, **kwargs):
-        return [digit_share(c[0]["content"] if isinstance(c, list) else c) for c in completions]
+    return StepTimer()
+
+
+def run_trl(model: str, steps: int) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    from agents.models import resolve_model
 
     path = resolve_model(model)
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in race_prompts(steps)])
-    args = GRPOConfig(
-        output_dir=tempfile.mkdtemp(prefix="race-trl-"),
-        per_device_train_batch_size=PROMPTS * GENERATIONS,
-        num_generations=GENERATIONS,
+    args = trl_config(tempfile.mkdtemp(prefix="race-trl-"), steps)
+    timer = step_timer()
+    trainer = GRPOTrainer(
+        model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
+        reward_funcs=digit_reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(path),
+        callbacks=[timer],
+    )
+    ready = time.perf_counter() - PROCESS_START
+    trainer.train()
+    return {"ready_s": ready, "step_s": timer.seconds}
+
+
+def trl_config(output_dir: str, steps: int, prompts: int = PROMPTS, generations: int = GENERATIONS, **overrides):
+    """TRL's ``GRPOConfig`` as the race sets it on the CPU: our GRPO's settings, fp32, the data in order (TRL
+    samples ``prompts`` x ``generations`` per step), no saving, no reporting; ``overrides`` replace any field."""
+    from trl import GRPOConfig
+
+    settings = dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=prompts * generations,
+        num_generations=generations,
         gradient_accumulation_steps=1,
         max_completion_length=NEW_TOKENS,
         temperature=TEMPERATURE,
@@ -138,18 +174,7 @@ def run_trl(model: str, steps: int) -> dict:
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    timer = StepTimer()
-    trainer = GRPOTrainer(
-        model=AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32),
-        reward_funcs=reward,
-        args=args,
-        train_dataset=dataset,
-        processing_class=AutoTokenizer.from_pretrained(path),
-        callbacks=[timer],
-    )
-    ready = time.perf_counter() - PROCESS_START
-    trainer.train()
-    return {"ready_s": ready, "step_s": timer.seconds}
+    return GRPOConfig(**{**settings, **overrides})
 
 
 def child(side: str, model: str, steps: int) -> None:

@@ -1,6 +1,7 @@
 """A canary planted in every reference never reaches anything the policy side can see, error messages and
 pickles included."""
 
+import asyncio
 import json
 import logging
 import pickle
@@ -201,4 +202,43 @@ def test_canary_never_reaches_the_sb3_vec_env_outputs(tokenizer):
         seen += [repr(infos), repr(venv.reset_infos)]
     seen += [repr(venv)]
     assert any("'unscorable'" in text for text in seen)  # the scripted judge's reason quotes the reference
+    assert not [text for text in seen if CANARY in text]
+
+
+# --- the TRL adapter ----------------------------------------------------------------------------------------------
+def test_the_trl_dataset_rewards_metrics_and_errors_hold_no_reference(caplog):
+    pytest.importorskip("trl")
+    from agents.integrations.trl import make_reward, to_hf_dataset
+
+    caplog.set_level(logging.DEBUG)
+    dataset = to_hf_dataset("ExpRL-canary-gsm-v0", split="all")
+    reward = make_reward("ExpRL-canary-gsm-v0", "process", "scripted", split="all", truncated_reward="judge")
+    rows, logged = dataset.select(range(len(ACTIONS))), []
+    paid = asyncio.run(
+        reward(
+            rows["prompt"],
+            ACTIONS,  # one is unscorable: the scripted judge's reason for it quotes the reference
+            [[1]] * len(ACTIONS),
+            problem_id=rows["problem_id"],
+            log_metric=lambda *metric: logged.append(metric),
+            log_extra=lambda *column: logged.append(column),
+        )
+    )
+    with pytest.raises(ValueError) as mismatch:
+        asyncio.run(reward(rows["prompt"][:1], ["a"], [[1]], problem_id=rows["problem_id"][1:2]))
+    seen = [repr(dataset), json.dumps(dataset.to_list()), repr(paid), repr(logged), repr(reward.exprl.last)]
+    seen += [str(mismatch.value), caplog.text]
+    assert None in paid and not [text for text in seen if CANARY in text]
+
+
+def test_a_trl_training_run_logs_and_writes_no_reference(tmp_path, caplog, capsys):
+    pytest.importorskip("trl")
+    from agents.integrations.trl import ExpRLGRPOTrainer
+    from tests.agents.integrations.test_trl import trl_run
+
+    caplog.set_level(logging.DEBUG)
+    trainer, _, _ = trl_run(tmp_path, ExpRLGRPOTrainer, "process", "reference", "ExpRL-canary-answers-v0", {})
+    seen = [repr(trainer.state.log_history), repr(dict(trainer._logs)), repr(trainer.seen), caplog.text]
+    seen += [*capsys.readouterr(), *(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())]
+    assert trainer.state.log_history[0]["exprl/unscorable"] > 0  # prose references: the judge cannot judge
     assert not [text for text in seen if CANARY in text]
