@@ -5,7 +5,9 @@ the reference establishes, :mod:`judges.rubric`) is built once. A response is sp
 notation normalized once (:mod:`judges.notation`) and read once (:mod:`judges.claims`); step k
 *establishes* an intermediate checkpoint when it states or derives that value (numeric equality, not
 string matching). s_k is the weight of the checkpoints established by steps 1..k (the answer weighs
-half when there are intermediate checkpoints); the outcome score is the final s_K.
+half when there are intermediate checkpoints); the outcome score is the final s_K. Each step also gets its own
+rating r_k on the authors' 1-5 scale (``step_ratings``, what their DeltaNorm differences; see
+:func:`_step_ratings`).
 
 The final answer is what the response commits to: its boxed answer (checked by math-verify in the
 sandboxed pool, via the ``answer`` judge); with nothing boxed, its explicit answer ("the answer is 5");
@@ -52,7 +54,7 @@ from judges.rubric import Rubric, cached_rubric
 from judges.steps import split_steps
 from judges.verdict import Cause, JudgeItem, Status, Verdict
 
-VERSION = "reference-2"
+VERSION = "reference-3"  # 3: verdicts carry step_ratings
 MIN_CHECKPOINTS_WITHOUT_ANSWER = 3
 MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more is a spray (honest: at most 4)
 MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
