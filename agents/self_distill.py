@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import attrs
 import torch
 
+from agents import distributed
 from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
@@ -103,7 +104,8 @@ class SelfDistill:
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
         references = require_references(self, batch, references)
-        total_tokens = max(sum(len(s.response_ids) for s in batch.samples), 1)
+        total_tokens = max(distributed.total(sum(len(s.response_ids) for s in batch.samples)), 1)
+        sequences = distributed.total(len(batch))
         tracked = {"teacher_minus_student": 0.0, "reverse_kl": 0.0}
 
         def micro_loss(chunk):
@@ -119,7 +121,7 @@ class SelfDistill:
                 per_token = advantage * logp * mask  # core_algos.py:1104: advantages * log_prob
                 if self.config.loss_aggregation == "token_mean":
                     return per_token.sum() / total_tokens
-                return (per_token.sum(1) / mask.sum(1).clamp(min=1.0)).sum() / len(batch)  # verl: / grad. accumulation
+                return (per_token.sum(1) / mask.sum(1).clamp(min=1.0)).sum() / sequences  # verl: / grad. accumulation
 
             return compute
 
@@ -130,7 +132,7 @@ class SelfDistill:
             (micro_loss(c) for c in chunked(list(range(len(batch))), self.config.micro_batch)),
             self.config.max_grad_norm,
         )
-        return {**report.metrics(), **tracked}
+        return {**report.metrics(), **distributed.totals(tracked)}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}
