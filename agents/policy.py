@@ -45,6 +45,9 @@ class Sample:
     """The response text (special tokens removed): what the environment receives."""
     finished: bool
     """True when the model emitted end-of-sequence before ``max_new_tokens``."""
+    logprobs: tuple[float, ...] | None = None
+    """The sampler's log-probability of each response token, where it reports them (a generation server); the agents
+    recompute their own under the current weights, so these are for checking the two agree."""
 
 
 @attrs.frozen

@@ -58,6 +58,7 @@ from judges.reporting import moving_average
 from judges.verdict import Cause
 
 TRUNCATED_REWARDS = ("zero", "judge")
+GENERATORS = ("transformers", "vllm", "vllm-server")
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step", "seconds_communicate")
 
 
@@ -72,12 +73,23 @@ CHECKPOINT_FILES = ("model.safetensors", "state.pt", "trainer.json")
 SETTINGS_FILE = "train_config.json"
 """The run's settings, written at every start: what a resume without a checkpoint is checked against."""
 RESULT_NEUTRAL = {
-    "config": frozenset({"steps", "output_dir", "save_every", "device", "generator", "keep_last", "final_optimizer"}),
+    "config": frozenset(
+        {
+            "steps",
+            "output_dir",
+            "save_every",
+            "device",
+            "generator",
+            "generator_url",
+            "keep_last",
+            "final_optimizer",
+        }
+    ),
     "agent_config": frozenset({"micro_batch"}),
 }
 """Settings a resumed run may change: where and how often it saves, how far it goes (no setting depends on the
-total step count), and where and in what pieces it computes (device, sampling backend, micro-batch size: the same
-experiment, equal up to floating-point order). Every other setting changes what a step does."""
+total step count), and where and in what pieces it computes (device, sampling backend and its address, micro-batch
+size: the same experiment, equal up to floating-point order). Every other setting changes what a step does."""
 _log = logging.getLogger("exprl")
 
 
@@ -139,9 +151,13 @@ class TrainConfig:
     """Keep the optimizer state in the final checkpoint; --no-final-optimizer saves weights, RNG and step only
     (a third of the size), and a later extension of the run restarts the optimizer's moments."""
     device: str = "cpu"
-    """cpu or cuda."""
-    generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(("transformers", "vllm")))
-    """Sampling backend: transformers (CPU or GPU), or vllm (GPU only; not exercised in this project)."""
+    """cpu or cuda (under a launcher: each process's own GPU)."""
+    generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(GENERATORS))
+    """Sampling backend: transformers (the policy's own decode loop, CPU or GPU); vllm-server (a vLLM server at
+    --generator-url, through TRL's client; the weights are pushed after each update: GPU only); vllm (in-process, GPU
+    only, not exercised in this project)."""
+    generator_url: str = "http://127.0.0.1:8000"
+    """The vllm-server generator's address (``trl vllm-serve --model M`` listens on port 8000)."""
     truncated_reward: str = attrs.field(default="zero", validator=attrs.validators.in_(TRUNCATED_REWARDS))
     """What a response cut off at max_new_tokens earns on a judged (outcome or process) reward: zero (the authors':
     0 and all-zero step scores, kept in the loss; an unscorable verdict stays unscorable) or judge (paid as judged).
@@ -350,6 +366,10 @@ class Trainer:
             from agents.models import resolve_model
 
             self.generator = VLLMGenerator(resolve_model(config.model), seed=config.seed)
+        elif config.generator == "vllm-server":
+            from agents.generation import VLLMServerGenerator
+
+            self.generator = VLLMServerGenerator(config.generator_url, self.policy.tokenizer)
         self.step = 0
 
     @property
@@ -455,6 +475,7 @@ class Trainer:
         resumed, skipped = distributed.broadcast(opened[1:] if opened else None)
         if not self.is_main and resumed is not None:
             self.load_checkpoint(resumed, verify=False)  # rank 0 verified it
+        self._push_weights()  # a generator holding its own weights starts from the trainer's (a resumed run's too)
         with tqdm(
             total=self.config.steps, initial=self.step, desc="train", unit="step", disable=not self.is_main
         ) as bar:
