@@ -19,7 +19,6 @@ update on. The first part's old log-probs are its new ones detached: its samplin
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -84,8 +83,7 @@ class GRPO:
         self.optimizer = adamw(self.params, config.lr, config.weight_decay)
         self.reference = None
         if config.kl_coef > 0:
-            frozen = copy.deepcopy(policy.model).eval().requires_grad_(False)
-            self.reference = Policy(frozen, policy.tokenizer, policy.name)
+            self.reference = policy.frozen_copy()
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
         """[B, longest response] advantage of every response token; NaN over the tokens of a masked rollout."""

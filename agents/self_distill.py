@@ -27,7 +27,6 @@ the judge's reward is not used, so unscorable verdicts do not matter here.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import attrs
@@ -78,8 +77,7 @@ class SelfDistill:
         self.optimizer = adamw(self.params, config.lr, config.weight_decay)
         self.teacher = policy
         if config.teacher_model == "initial":  # made before any update, and before a resumed run loads its weights
-            frozen = copy.deepcopy(policy.model).eval().requires_grad_(False)
-            self.teacher = Policy(frozen, policy.tokenizer, policy.name)
+            self.teacher = policy.frozen_copy()
 
     def teacher_prompt(self, prompt: str, reference: Reference) -> list[int]:
         """The teacher's chat-templated prompt for a rollout whose student prompt was ``prompt``."""

@@ -58,6 +58,7 @@ from judges.reporting import moving_average
 from judges.verdict import Cause
 
 TRUNCATED_REWARDS = ("zero", "judge")
+PRECISIONS = ("auto", "fp32", "bf16")
 GENERATORS = ("transformers", "vllm", "vllm-server")
 TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step", "seconds_communicate")
 
@@ -79,17 +80,20 @@ RESULT_NEUTRAL = {
             "output_dir",
             "save_every",
             "device",
+            "precision",
             "generator",
             "generator_url",
             "keep_last",
             "final_optimizer",
+            "gradient_checkpointing",
         }
     ),
     "agent_config": frozenset({"micro_batch"}),
 }
 """Settings a resumed run may change: where and how often it saves, how far it goes (no setting depends on the
-total step count), and where and in what pieces it computes (device, sampling backend and its address, micro-batch
-size: the same experiment, equal up to floating-point order). Every other setting changes what a step does."""
+total step count), and where, how precisely and in what pieces it computes (device, precision, sampling backend,
+micro-batch size, gradient checkpointing: the same experiment, equal up to floating-point order and precision).
+Every other setting changes what a step does."""
 _log = logging.getLogger("exprl")
 
 
@@ -152,6 +156,12 @@ class TrainConfig:
     (a third of the size), and a later extension of the run restarts the optimizer's moments."""
     device: str = "cpu"
     """cpu or cuda (under a launcher: each process's own GPU)."""
+    precision: str = attrs.field(default="auto", validator=attrs.validators.in_(PRECISIONS))
+    """bf16: every forward under autocast to bf16, weights, gradients and optimizer state in fp32; fp32: none; auto:
+    bf16 on CUDA, fp32 elsewhere."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer in the backward instead of keeping its activations (the training pass then runs without
+    the shared prompt pass): less memory, about a third more compute."""
     generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(GENERATORS))
     """Sampling backend: transformers (the policy's own decode loop, CPU or GPU); vllm-server (a vLLM server at
     --generator-url, through TRL's client; the weights are pushed after each update: GPU only); vllm (in-process, GPU
@@ -162,6 +172,13 @@ class TrainConfig:
     """What a response cut off at max_new_tokens earns on a judged (outcome or process) reward: zero (the authors':
     0 and all-zero step scores, kept in the loss; an unscorable verdict stays unscorable) or judge (paid as judged).
     A sparse reward is paid as checked either way, as in the authors' sparse runs."""
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """What the policy's forwards autocast to: bf16 when asked, or by default (``auto``) on CUDA; else nothing."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
 
 
 def _seed_everything(seed: int) -> None:
@@ -354,6 +371,9 @@ class Trainer:
         self.problem_ids = [p.id for p in self.problems]
         device = str(self.world.device) if self.world and config.device != "cpu" else config.device
         self.policy = Policy.from_pretrained(config.model, device=device)
+        self.policy.use_mixed_precision(autocast_dtype(config.precision, self.policy.device))
+        if config.gradient_checkpointing:
+            self.policy.use_gradient_checkpointing()
         self.agent = make_agent(config.agent, self.policy, agent_config)
         norm = getattr(self.agent.config, "process_norm", None)
         if config.reward == "process" and norm is not None:
