@@ -231,12 +231,13 @@ def _normaliser(batch: Batch, part: list[int], aggregation: str) -> int:
 
 def _consecutive_parts(n: int, parts: int) -> list[list[int]]:
     """0..n-1 cut into ``parts`` consecutive runs as equal as can be (the first ones one longer), as verl splits a
-    batch into mini-batches (DataProto.split); fewer when n < parts."""
+    batch into mini-batches (DataProto.split); the last ones empty when n < parts (a process drops empty parts;
+    under data parallel every rank keeps all ``parts``, so that the ranks step together)."""
     size, extra = divmod(n, parts)
     bounds = [0]
     for k in range(parts):
         bounds.append(bounds[-1] + size + (1 if k < extra else 0))
-    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:])]
 
 
 def _combined(reports: list) -> dict[str, float]:

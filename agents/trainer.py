@@ -109,12 +109,12 @@ def _named_folder(instance: Any, attribute: attrs.Attribute, value: str) -> None
         )
 
 
-def _divides_among_processes(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+def _one_per_process(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     processes = distributed.launched_processes()
-    if value % processes:
+    if value < processes:
         raise ValueError(
-            f"prompts_per_step={value} does not split among the {processes} processes the launcher started: each "
-            f"takes an equal share of a step's problems, so give a multiple of {processes}"
+            f"prompts_per_step={value} leaves some of the {processes} processes the launcher started without a "
+            f"problem: each takes its share of a step's problems, so give at least {processes}"
         )
 
 
@@ -135,8 +135,8 @@ class TrainConfig:
     """Policy: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
     steps: int = 20
     """Optimizer steps."""
-    prompts_per_step: int = attrs.field(default=2, validator=_divides_among_processes)
-    """Distinct problems per step (under a launcher, in all: each process takes an equal share of them)."""
+    prompts_per_step: int = attrs.field(default=2, validator=_one_per_process)
+    """Distinct problems per step (under a launcher, in all: process r of N takes problems r, r + N, ...)."""
     group_size: int = 4
     """Responses sampled per problem."""
     max_new_tokens: int = 96
@@ -360,7 +360,7 @@ class Trainer:
         _seed_everything(distributed.rank_seed(config.seed, self.rank))
         self.envs = gym.make_vec(
             config.env,
-            num_envs=config.prompts_per_step // self.world_size * config.group_size,
+            num_envs=len(range(self.rank, config.prompts_per_step, self.world_size)) * config.group_size,
             split="train",
             reward=config.reward,
             judge=config.judge,
