@@ -194,22 +194,29 @@ def train(args: argparse.Namespace) -> int:
         return 2
     try:  # an unusable folder, one holding another run, no intact checkpoint, a damaged log
         trainer = Trainer(config, agent_config)
-        if preset is not None:  # like train_config.json, written at every start
-            from agents.durable import atomic_write_text
-
-            atomic_write_text(trainer.folder / PRESET_FILE, json.dumps(preset, indent=1))
-        else:
-            (trainer.folder / PRESET_FILE).unlink(missing_ok=True)
+        if trainer.is_main:  # under a launcher, rank 0 alone writes
+            _record_preset(trainer.folder, preset)
         records = trainer.train(resume=not args.fresh)
     except (RunFolderError, LogDamaged, MissingStepValues) as error:  # ... or a judge without what the agent needs
         print(f"exprl train: error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(_summary(records, config.output_dir), indent=2))
+    if trainer.is_main:
+        print(json.dumps(_summary(records, config.output_dir), indent=2))
     return 0
 
 
 PRESET_FILE = "preset.json"
 """Beside train_config.json: the preset a run was started with and the preset fields the user changed."""
+
+
+def _record_preset(folder, preset: dict | None) -> None:
+    """Like train_config.json, written at every start: the preset, or no file when the run has none."""
+    if preset is None:
+        (folder / PRESET_FILE).unlink(missing_ok=True)
+        return
+    from agents.durable import atomic_write_text
+
+    atomic_write_text(folder / PRESET_FILE, json.dumps(preset, indent=1))
 
 
 def _with_preset(name: str, config, agent_config, args: argparse.Namespace):

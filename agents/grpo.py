@@ -19,7 +19,6 @@ update on. The first part's old log-probs are its new ones detached: its samplin
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -27,9 +26,10 @@ from typing import TYPE_CHECKING
 import attrs
 import torch
 
+from agents import distributed
 from agents import objectives as ob
 from agents.batch import Batch
-from agents.optim import adamw, chunked, guarded_step
+from agents.optim import NO_GRADIENT, adamw, chunked, guarded_step
 from agents.policy import Policy
 from agents.protocol import load_optimizer_state, refuse_references
 
@@ -83,8 +83,7 @@ class GRPO:
         self.optimizer = adamw(self.params, config.lr, config.weight_decay)
         self.reference = None
         if config.kl_coef > 0:
-            frozen = copy.deepcopy(policy.model).eval().requires_grad_(False)
-            self.reference = Policy(frozen, policy.tokenizer, policy.name)
+            self.reference = policy.frozen_copy()
 
     def token_advantages(self, batch: Batch) -> torch.Tensor:
         """[B, longest response] advantage of every response token; NaN over the tokens of a masked rollout."""
@@ -107,17 +106,20 @@ class GRPO:
         advantages = torch.nan_to_num(advantages, nan=0.0)
         in_loss = set(rows)
         parts = [[i for i in part if i in in_loss] for part in _consecutive_parts(len(batch), self.config.mini_batches)]
-        parts = [part for part in parts if part] or [[]]
+        if distributed.active() is None:  # under data parallel every rank keeps every part: one update each, together
+            parts = [part for part in parts if part] or [[]]
         plans = [chunked(part, self.config.micro_batch) for part in parts]
         old_logp = self._old_logprobs(batch, [chunk for plan in plans[1:] for chunk in plan])
-        total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
+        total_tokens = distributed.total(sum(len(batch.samples[i].response_ids) for i in rows))
         tracked = {"clip_fraction": 0.0, "kl": 0.0, **({"entropy": 0.0} if self.config.entropy_coef > 0 else {})}
         reports = []
         for part, plan in zip(parts, plans):
-            losses = (self._micro_loss(batch, part, c, advantages, old_logp, total_tokens, tracked) for c in plan)
+            norm = _normaliser(batch, part, self.config.loss_aggregation)
+            losses = (self._micro_loss(batch, c, norm, advantages, old_logp, total_tokens, tracked) for c in plan)
             reports.append(guarded_step(self.params, self.optimizer, None, losses, self.config.max_grad_norm))
         valid_adv = advantages[rows] if rows else torch.zeros(1)
-        return {**_combined(reports), "advantage_abs_mean": float(valid_adv.abs().mean()), **tracked}
+        abs_mean = distributed.padded_mean(valid_adv.abs())
+        return {**_combined(reports), "advantage_abs_mean": abs_mean, **distributed.totals(tracked)}
 
     def _old_logprobs(self, batch: Batch, chunks: list[list[int]]) -> dict[tuple[int, ...], torch.Tensor]:
         """The log-probs, before any update, of the chunks that a later mini-batch trains on (keyed by chunk)."""
@@ -132,8 +134,9 @@ class GRPO:
                 old[tuple(chunk)] = logp
         return old
 
-    def _micro_loss(self, batch, part, chunk, advantages, old_logp, total_tokens, tracked):
-        """The loss of one micro-batch of an update over ``part``, already scaled to its share of that update."""
+    def _micro_loss(self, batch, chunk, norm, advantages, old_logp, total_tokens, tracked):
+        """The loss of one micro-batch of an update whose normaliser is ``norm`` (:func:`_normaliser`), already
+        scaled to its share of that update."""
         config = self.config
 
         def compute():
@@ -144,10 +147,9 @@ class GRPO:
             else:
                 logp, mask = self.policy.token_logprobs(prompts, responses, batch.temperature)
             if config.loss_aggregation == "token_mean":
-                part_tokens = sum(len(batch.samples[i].response_ids) for i in part)
-                reduce, scale = ob.masked_mean, mask.sum() / max(part_tokens, 1)
+                reduce, scale = ob.masked_mean, mask.sum() / max(norm, 1)
             else:
-                reduce, scale = ob.sequence_sum(len(part)), 1.0
+                reduce, scale = ob.sequence_sum(norm), 1.0
             share = mask.sum() / max(total_tokens, 1)  # of the whole batch: how the metrics are weighed
             old = old_logp.get(tuple(chunk), logp.detach())
             adv = advantages[chunk][:, : logp.shape[1]]
@@ -219,19 +221,30 @@ def _group_baselines(batch: Batch, norm: str, values: dict, steps: dict) -> dict
     return baselines
 
 
+def _normaliser(batch: Batch, part: list[int], aggregation: str) -> int:
+    """What an update over ``part`` divides its summed token losses by, over every rank's part: its response tokens
+    (``token_mean``) or its sequences (``seq_sum_per_batch``)."""
+    if aggregation == "token_mean":
+        return distributed.total(sum(len(batch.samples[i].response_ids) for i in part))
+    return distributed.total(len(part))
+
+
 def _consecutive_parts(n: int, parts: int) -> list[list[int]]:
     """0..n-1 cut into ``parts`` consecutive runs as equal as can be (the first ones one longer), as verl splits a
-    batch into mini-batches (DataProto.split); fewer when n < parts."""
+    batch into mini-batches (DataProto.split); the last ones empty when n < parts (a process drops empty parts;
+    under data parallel every rank keeps all ``parts``, so that the ranks step together)."""
     size, extra = divmod(n, parts)
     bounds = [0]
     for k in range(parts):
         bounds.append(bounds[-1] + size + (1 if k < extra else 0))
-    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:])]
 
 
 def _combined(reports: list) -> dict[str, float]:
     """One batch's optimizer metrics over its mini-batch updates: losses summed over updates divided by their number,
-    the last gradient norm, applied only if every update was."""
+    the last gradient norm, applied only if every update was. An update with no rollout in the loss (a mini-batch
+    empty on every rank, kept under data parallel so that ranks step together) is left out, as one process drops it."""
+    reports = [r for r in reports if r.skipped_reason != NO_GRADIENT] or reports[:1]
     if len(reports) == 1:
         return reports[0].metrics()
     return {

@@ -12,6 +12,11 @@ from collections.abc import Callable, Iterable
 import attrs
 import torch
 
+from agents import distributed
+
+NO_GRADIENT = "no gradient (every rollout masked)"
+"""Why a step with nothing to learn from was skipped."""
+
 
 @attrs.frozen
 class StepReport:
@@ -50,19 +55,25 @@ def guarded_step(
     micro_losses: Iterable[Callable[[], torch.Tensor]],
     max_grad_norm: float,
 ) -> StepReport:
-    """Backward each micro-batch loss (already scaled to its share), then clip and step, or skip."""
+    """Backward each micro-batch loss (already scaled to its share), then clip and step, or skip. Under data
+    parallel the accumulated gradients are summed over ranks first (:func:`agents.distributed.sum_gradients`), so
+    every rank clips, steps or skips alike."""
     optimizer.zero_grad(set_to_none=True)
-    total = 0.0
+    total, finite = 0.0, True
     for compute in micro_losses:
         loss = compute()
         if not torch.isfinite(loss):
-            optimizer.zero_grad(set_to_none=True)
-            return StepReport(False, math.nan, math.nan, "non-finite loss")
+            finite = False
+            break
         if loss.requires_grad:
             loss.backward()
         total += float(loss.detach())
+    total, finite = distributed.sum_gradients(params, total, finite)
+    if not finite:
+        optimizer.zero_grad(set_to_none=True)
+        return StepReport(False, math.nan, math.nan, "non-finite loss")
     if all(p.grad is None for p in params):
-        return StepReport(False, total, 0.0, "no gradient (every rollout masked)")
+        return StepReport(False, total, 0.0, NO_GRADIENT)
     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
     if not math.isfinite(grad_norm):
         optimizer.zero_grad(set_to_none=True)

@@ -6,6 +6,13 @@ them with gradients and under the current parameters, again with each distinct p
 ``step_of_token`` maps a judge's character spans onto response tokens, so step-level credit lands on the right
 tokens.
 
+Memory and speed on GPUs (:meth:`Policy.use_mixed_precision`, :meth:`Policy.use_gradient_checkpointing`): every
+forward can run under ``torch.autocast`` to bf16, the weights, gradients and optimizer state staying fp32 (autocast
+rather than bf16 weights with an fp32 master copy: the same memory for weights plus master, no copy to keep in step,
+and the log-softmax of the loss in fp32 either way); with gradient checkpointing the pass that trains runs prompt and
+response together without a KV cache (a checkpointed layer recomputed in the backward would write its cache a second
+time, so transformers drops the cache there), trading the shared prompt pass for activation memory.
+
 The KV cache is a ``transformers.DynamicCache`` made here and passed to every forward by the argument name the
 installed transformers takes: ``cache`` from 5.24 on, ``past_key_values`` before (5.24 warns on every call that
 takes the old name, and 5.40 removes it), so no version we support prints a FutureWarning.
@@ -13,6 +20,7 @@ takes the old name, and 5.40 removes it), so no version we support prints a Futu
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Sequence
 
@@ -45,6 +53,9 @@ class Sample:
     """The response text (special tokens removed): what the environment receives."""
     finished: bool
     """True when the model emitted end-of-sequence before ``max_new_tokens``."""
+    logprobs: tuple[float, ...] | None = None
+    """The sampler's log-probability of each response token, where it reports them (a generation server); the agents
+    recompute their own under the current weights, so these are for checking the two agree."""
 
 
 @attrs.frozen
@@ -89,6 +100,37 @@ class Policy:
         self._cache_argument = cache_argument(model)
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.autocast_dtype: torch.dtype | None = None
+        """Every forward runs under ``torch.autocast`` to this dtype; None: in the weights' dtype."""
+        self.gradient_checkpointing = False
+        """Whether the pass that trains recomputes each layer in the backward instead of keeping its activations."""
+
+    def use_mixed_precision(self, dtype: torch.dtype | None) -> None:
+        """Run every forward under autocast to ``dtype`` (bf16), weights and gradients staying in their dtype; None:
+        no autocast."""
+        self.autocast_dtype = dtype
+
+    def use_gradient_checkpointing(self) -> None:
+        """Recompute each decoder layer in the backward (transformers' activation checkpointing, non-reentrant)."""
+        enable = getattr(self.model, "activation_checkpointing_enable", None)  # transformers >= 5.25
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.gradient_checkpointing = True
+
+    def frozen_copy(self) -> Policy:
+        """A frozen copy of the current model with the same tokenizer and precision (a KL reference, a teacher)."""
+        frozen = Policy(copy.deepcopy(self.model).eval().requires_grad_(False), self.tokenizer, self.name)
+        frozen.use_mixed_precision(self.autocast_dtype)
+        return frozen
+
+    def _forward(self, **inputs):
+        """The model's forward, under autocast when mixed precision is on."""
+        if self.autocast_dtype is None:
+            return self.model(**inputs)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+            return self.model(**inputs)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Policy:
@@ -132,7 +174,7 @@ class Policy:
             if bool(finished.all()) or len(tokens) == config.max_new_tokens:
                 break
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=self.device)], dim=1)
-            output = self.model(
+            output = self._forward(
                 input_ids=chosen[:, None],
                 attention_mask=mask,
                 position_ids=positions[:, None],
@@ -166,7 +208,7 @@ class Policy:
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)  # filled in place by the forward
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            output = self.model(
+            output = self._forward(
                 input_ids=ids,
                 attention_mask=mask,
                 position_ids=positions,
@@ -230,15 +272,25 @@ class Policy:
         if longest == 0:
             empty = torch.zeros(rows, 0, device=self.device)
             return empty, mask.reshape(rows, 0), None, (empty if entropy else None)
-        prefix = self._prefix(prompt_ids, grad=True)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([list(r) + [pad] * (longest - len(r)) for r in response_ids], device=self.device)
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            logits, states = self._checkpointed_pass(prompt_ids, ids, mask, hidden)
+        else:
+            logits, states = self._cached_pass(prompt_ids, ids, mask, hidden)
+        return self._token_outputs(logits, ids, mask, states, temperature, entropy)
+
+    def _cached_pass(self, prompt_ids, ids: torch.Tensor, mask: torch.Tensor, hidden: bool):
+        """(logits, hidden states or None) predicting each response token: the distinct prompts once, then the
+        responses on their KV cache."""
+        longest = ids.shape[1]
+        prefix = self._prefix(prompt_ids, grad=True)
         logits = prefix.last_logits[:, None]
         states = prefix.last_hidden[:, None] if hidden else None
         if longest > 1:
             attention = torch.cat([prefix.mask, mask.to(prefix.mask.dtype)], dim=1)
             positions = prefix.lengths[:, None] + torch.arange(longest - 1, device=self.device)
-            output = self.model(
+            output = self._forward(
                 input_ids=ids[:, :-1],
                 attention_mask=attention[:, :-1],
                 position_ids=positions,
@@ -249,13 +301,45 @@ class Policy:
             logits = torch.cat([logits, output.logits], dim=1)
             if hidden:
                 states = torch.cat([states, output.hidden_states[-1]], dim=1)
+        return logits, states
+
+    def _checkpointed_pass(self, prompt_ids, ids: torch.Tensor, mask: torch.Tensor, hidden: bool):
+        """Like :meth:`_cached_pass`, in one forward over each row's left-padded prompt and right-padded response,
+        without a KV cache, its decoder layers recomputed in the backward (only the layers are put in training mode,
+        which is what transformers checks: dropout elsewhere stays off)."""
+        longest, width = ids.shape[1], max(len(p) for p in prompt_ids)
+        pad = self.tokenizer.pad_token_id
+        prompts = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompt_ids], device=self.device)
+        shown = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=self.device)
+        attention = torch.cat([shown, mask.to(shown.dtype)], dim=1)[:, :-1]
+        layers = [m for m in self.model.modules() if getattr(m, "gradient_checkpointing", False)]
+        for layer in layers:
+            layer.training = True
+        try:
+            output = self._forward(
+                input_ids=torch.cat([prompts, ids], dim=1)[:, :-1],
+                attention_mask=attention,
+                position_ids=(attention.cumsum(1) - 1).clamp(min=0),
+                use_cache=False,
+                output_hidden_states=hidden,
+                logits_to_keep=longest,
+            )
+        finally:
+            for layer in layers:
+                layer.training = False
+        return output.logits, (output.hidden_states[-1][:, -longest:] if hidden else None)
+
+    @staticmethod
+    def _token_outputs(logits, ids, mask, states, temperature: float, entropy: bool):
+        """(log-probs, mask, hidden states or None, entropies or None) of the response tokens from the logits that
+        predict them."""
         logits = logits.float()
         if temperature > 0 and temperature != 1.0:
             logits = logits / temperature
         logp_all = torch.log_softmax(logits, dim=-1)
         picked = logp_all.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # one fused kernel
         entropies = -(logp_all.exp() * logp_all).sum(-1) * mask if entropy else None
-        return picked * mask, mask, (states * mask[..., None] if hidden else None), entropies
+        return picked * mask, mask, (states * mask[..., None] if states is not None else None), entropies
 
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
         """For each response token, the index of the judged step its text starts in (see :func:`step_of_token`)."""

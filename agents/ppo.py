@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 import torch
 
+from agents import distributed
 from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import chunked, guarded_step
@@ -105,9 +106,9 @@ class PPO:
         token_mask = torch.zeros(len(batch), longest)
         for i in rows:
             token_mask[i, : len(batch.samples[i].response_ids)] = 1.0
-        if rows:
-            mean = ob.masked_mean(advantages, token_mask)
-            std = ob.masked_mean((advantages - mean) ** 2, token_mask).sqrt()
+        if rows or distributed.active():  # the moments are over every rank's tokens (a collective: every rank takes it)
+            mean = distributed.masked_mean(advantages, token_mask)
+            std = distributed.masked_mean((advantages - mean) ** 2, token_mask).sqrt()
             advantages = (advantages - mean) / (std + 1e-6) * token_mask
         return advantages, returns, token_mask
 
@@ -131,7 +132,7 @@ class PPO:
                 logp, _, values = self._forward(batch, chunk)
                 old_logp[chunk, : logp.shape[1]], old_values[chunk, : values.shape[1]] = logp, values
         advantages, returns, token_mask = self.token_targets(batch, old_values)
-        total_tokens = max(float(token_mask.sum()), 1.0)
+        total_tokens = max(distributed.total(float(token_mask.sum())), 1.0)
         tracked = {"clip_fraction": 0.0, "value_loss": 0.0}
 
         def micro_loss(chunk):
@@ -170,7 +171,7 @@ class PPO:
             "grad_norm": last.grad_norm,
             "applied": float(all(r.applied for r in reports)),
             "skipped_non_finite": float(any("non-finite" in r.skipped_reason for r in reports)),
-            **tracked,
+            **distributed.totals(tracked),
         }
 
     def state_dict(self) -> dict:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import attrs
 import torch
 
+from agents import distributed
 from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
@@ -81,7 +82,7 @@ class Reinforce:
         refuse_references(self, references)
         advantages = self.token_advantages(batch)
         rows = [i for i in range(len(batch)) if torch.isfinite(batch.rewards[i])]
-        total_tokens = sum(len(batch.samples[i].response_ids) for i in rows)
+        total_tokens = distributed.total(sum(len(batch.samples[i].response_ids) for i in rows))
         chunks = chunked(rows, self.config.micro_batch)
 
         def micro_loss(chunk):
@@ -100,7 +101,7 @@ class Reinforce:
             self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
         )
         valid_adv = advantages[rows] if rows else torch.zeros(1)
-        return {**report.metrics(), "advantage_abs_mean": float(valid_adv.abs().mean())}
+        return {**report.metrics(), "advantage_abs_mean": distributed.padded_mean(valid_adv.abs())}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

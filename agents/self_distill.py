@@ -27,12 +27,12 @@ the judge's reward is not used, so unscorable verdicts do not matter here.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import attrs
 import torch
 
+from agents import distributed
 from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
 from agents.policy import Policy
@@ -77,8 +77,7 @@ class SelfDistill:
         self.optimizer = adamw(self.params, config.lr, config.weight_decay)
         self.teacher = policy
         if config.teacher_model == "initial":  # made before any update, and before a resumed run loads its weights
-            frozen = copy.deepcopy(policy.model).eval().requires_grad_(False)
-            self.teacher = Policy(frozen, policy.tokenizer, policy.name)
+            self.teacher = policy.frozen_copy()
 
     def teacher_prompt(self, prompt: str, reference: Reference) -> list[int]:
         """The teacher's chat-templated prompt for a rollout whose student prompt was ``prompt``."""
@@ -103,7 +102,8 @@ class SelfDistill:
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
         references = require_references(self, batch, references)
-        total_tokens = max(sum(len(s.response_ids) for s in batch.samples), 1)
+        total_tokens = max(distributed.total(sum(len(s.response_ids) for s in batch.samples)), 1)
+        sequences = distributed.total(len(batch))
         tracked = {"teacher_minus_student": 0.0, "reverse_kl": 0.0}
 
         def micro_loss(chunk):
@@ -119,7 +119,7 @@ class SelfDistill:
                 per_token = advantage * logp * mask  # core_algos.py:1104: advantages * log_prob
                 if self.config.loss_aggregation == "token_mean":
                     return per_token.sum() / total_tokens
-                return (per_token.sum(1) / mask.sum(1).clamp(min=1.0)).sum() / len(batch)  # verl: / grad. accumulation
+                return (per_token.sum(1) / mask.sum(1).clamp(min=1.0)).sum() / sequences  # verl: / grad. accumulation
 
             return compute
 
@@ -130,7 +130,7 @@ class SelfDistill:
             (micro_loss(c) for c in chunked(list(range(len(batch))), self.config.micro_batch)),
             self.config.max_grad_norm,
         )
-        return {**report.metrics(), **tracked}
+        return {**report.metrics(), **distributed.totals(tracked)}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

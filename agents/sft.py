@@ -33,6 +33,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from agents import distributed
 from agents import objectives as ob
 from agents.batch import Batch
 from agents.optim import adamw, chunked, guarded_step
@@ -79,7 +80,7 @@ class SFT:
 
     def update(self, batch: Batch, references: Sequence[Reference] | None = None) -> dict[str, float]:
         examples = self.examples(batch, require_references(self, batch, references))
-        total_tokens = sum(len(target) for _, target in examples)
+        total_tokens = distributed.total(sum(len(target) for _, target in examples))
         chunks = chunked(examples, self.config.micro_batch)
 
         def micro_loss(chunk):
@@ -92,7 +93,7 @@ class SFT:
         report = guarded_step(
             self.params, self.optimizer, None, (micro_loss(c) for c in chunks), self.config.max_grad_norm
         )
-        return {**report.metrics(), "sft_examples": float(len(examples))}
+        return {**report.metrics(), "sft_examples": float(distributed.total(len(examples)))}
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict()}

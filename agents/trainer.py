@@ -7,6 +7,9 @@ TensorBoard every step, with a progress bar; ``plot.png`` (reward and accuracy c
 A checkpoint holds the model, the agent's state (optimizer included), the RNG states, the step (the data
 position follows from it) and the settings, so a resumed run repeats an uninterrupted one exactly on CPU.
 
+Under a launcher (``torchrun``, ``accelerate launch``) several processes train together, each on its share of every
+step's problems, and rank 0 alone writes; :mod:`agents.distributed` says how, and what exactly is communicated.
+
 A run folder survives what users and machines do (the mechanisms are in :mod:`agents.durable`): checkpoints
 and logs are written atomically, a torn last log line is dropped, a damaged checkpoint is set aside and the
 newest intact one resumed, only the newest ``keep_last`` checkpoints stay on disk, and resuming with settings
@@ -30,7 +33,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.batch import Batch, batch_from_step, require_step_values, zero_truncated
+from agents import distributed
+from agents.batch import Batch, batch_from_step, info_column, require_step_values, zero_truncated
 from agents.config_cli import json_object
 from agents.durable import (
     CheckpointDamaged,
@@ -54,7 +58,9 @@ from judges.reporting import moving_average
 from judges.verdict import Cause
 
 TRUNCATED_REWARDS = ("zero", "judge")
-TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step")
+PRECISIONS = ("auto", "fp32", "bf16")
+GENERATORS = ("transformers", "vllm", "vllm-server")
+TIMING_KEYS = ("seconds_sample", "seconds_judge", "seconds_update", "seconds_step", "seconds_communicate")
 
 
 def is_operational(key: str) -> bool:
@@ -68,12 +74,26 @@ CHECKPOINT_FILES = ("model.safetensors", "state.pt", "trainer.json")
 SETTINGS_FILE = "train_config.json"
 """The run's settings, written at every start: what a resume without a checkpoint is checked against."""
 RESULT_NEUTRAL = {
-    "config": frozenset({"steps", "output_dir", "save_every", "device", "generator", "keep_last", "final_optimizer"}),
+    "config": frozenset(
+        {
+            "steps",
+            "output_dir",
+            "save_every",
+            "device",
+            "precision",
+            "generator",
+            "generator_url",
+            "keep_last",
+            "final_optimizer",
+            "gradient_checkpointing",
+        }
+    ),
     "agent_config": frozenset({"micro_batch"}),
 }
 """Settings a resumed run may change: where and how often it saves, how far it goes (no setting depends on the
-total step count), and where and in what pieces it computes (device, sampling backend, micro-batch size: the same
-experiment, equal up to floating-point order). Every other setting changes what a step does."""
+total step count), and where, how precisely and in what pieces it computes (device, precision, sampling backend,
+micro-batch size, gradient checkpointing: the same experiment, equal up to floating-point order and precision).
+Every other setting changes what a step does."""
 _log = logging.getLogger("exprl")
 
 
@@ -86,6 +106,15 @@ def _named_folder(instance: Any, attribute: attrs.Attribute, value: str) -> None
         raise ValueError(
             "output_dir is empty: name the folder for metrics and checkpoints (e.g. --output-dir "
             "runs/demo); an empty name would write into the current directory"
+        )
+
+
+def _one_per_process(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    processes = distributed.launched_processes()
+    if value < processes:
+        raise ValueError(
+            f"prompts_per_step={value} leaves some of the {processes} processes the launcher started without a "
+            f"problem: each takes its share of a step's problems, so give at least {processes}"
         )
 
 
@@ -106,8 +135,8 @@ class TrainConfig:
     """Policy: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
     steps: int = 20
     """Optimizer steps."""
-    prompts_per_step: int = 2
-    """Distinct problems per step."""
+    prompts_per_step: int = attrs.field(default=2, validator=_one_per_process)
+    """Distinct problems per step (under a launcher, in all: process r of N takes problems r, r + N, ...)."""
     group_size: int = 4
     """Responses sampled per problem."""
     max_new_tokens: int = 96
@@ -126,13 +155,30 @@ class TrainConfig:
     """Keep the optimizer state in the final checkpoint; --no-final-optimizer saves weights, RNG and step only
     (a third of the size), and a later extension of the run restarts the optimizer's moments."""
     device: str = "cpu"
-    """cpu or cuda."""
-    generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(("transformers", "vllm")))
-    """Sampling backend: transformers (CPU or GPU), or vllm (GPU only; not exercised in this project)."""
+    """cpu or cuda (under a launcher: each process's own GPU)."""
+    precision: str = attrs.field(default="auto", validator=attrs.validators.in_(PRECISIONS))
+    """bf16: every forward under autocast to bf16, weights, gradients and optimizer state in fp32; fp32: none; auto:
+    bf16 on CUDA, fp32 elsewhere."""
+    gradient_checkpointing: bool = False
+    """Recompute each layer in the backward instead of keeping its activations (the training pass then runs without
+    the shared prompt pass): less memory, about a third more compute."""
+    generator: str = attrs.field(default="transformers", validator=attrs.validators.in_(GENERATORS))
+    """Sampling backend: transformers (the policy's own decode loop, CPU or GPU); vllm-server (a vLLM server at
+    --generator-url, through TRL's client; the weights are pushed after each update: GPU only); vllm (in-process, GPU
+    only, not exercised in this project)."""
+    generator_url: str = "http://127.0.0.1:8000"
+    """The vllm-server generator's address (``trl vllm-serve --model M`` listens on port 8000)."""
     truncated_reward: str = attrs.field(default="zero", validator=attrs.validators.in_(TRUNCATED_REWARDS))
     """What a response cut off at max_new_tokens earns on a judged (outcome or process) reward: zero (the authors':
     0 and all-zero step scores, kept in the loss; an unscorable verdict stays unscorable) or judge (paid as judged).
     A sparse reward is paid as checked either way, as in the authors' sparse runs."""
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """What the policy's forwards autocast to: bf16 when asked, or by default (``auto``) on CUDA; else nothing."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
 
 
 def _seed_everything(seed: int) -> None:
@@ -175,7 +221,40 @@ def judge_counters(judge) -> dict[str, float]:
 def unscorable_by_cause(infos: dict) -> dict[str, int]:
     """``unscorable_<cause>``: how many rollouts of a vector-env step's ``infos`` were unscorable, by cause."""
     causes = [c for c, present in zip(infos.get("verdict_cause", []), infos.get("_verdict_cause", [])) if present]
+    return count_unscorable(causes)
+
+
+def count_unscorable(causes: list[str]) -> dict[str, int]:
+    """``unscorable_<cause>``: how many of the verdict causes are unscorable ones, by cause."""
     return {f"unscorable_{cause}": causes.count(cause) for cause in sorted(set(causes)) if not Cause(cause).scorable}
+
+
+def rollout_columns(batch: Batch, infos: dict) -> dict[str, list]:
+    """One value per rollout of what the step's metrics are made of (gathered from every rank under a launcher)."""
+    n = len(batch)
+    return {
+        "reward": batch.rewards.tolist(),
+        "correct": info_column(infos, "answer_correct", n),  # None: the answer could not be checked
+        "cause": info_column(infos, "verdict_cause", n),
+        "tokens": [len(s.response_ids) for s in batch.samples],
+        "finished": [s.finished for s in batch.samples],
+    }
+
+
+def rollout_metrics(columns: dict[str, list]) -> dict[str, float]:
+    """The step's rollout metrics from :func:`rollout_columns` (of one process, or every rank's in step order)."""
+    rewards = np.asarray(columns["reward"], dtype=np.float32)
+    scored = np.isfinite(rewards)
+    correct = [bool(c) for c in columns["correct"] if c is not None]  # not counted when the answer was not checked
+    return {
+        **count_unscorable([c for c in columns["cause"] if c is not None]),
+        "reward_mean": float(rewards[scored].mean()) if scored.any() else math.nan,
+        "reward_std": float(rewards[scored].std()) if scored.any() else math.nan,
+        "unscorable": int((~scored).sum()),
+        "answer_accuracy": float(np.mean(correct)) if correct else 0.0,
+        "response_tokens": float(np.mean(columns["tokens"])),
+        "finished_fraction": float(np.mean(columns["finished"])),
+    }
 
 
 class MetricsLog:
@@ -275,11 +354,13 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, agent_config: Any = None):
         self.config = config
+        self.world = distributed.start(config.device)  # None in a single process
+        self.rank, self.world_size = (self.world.rank, self.world.size) if self.world else (0, 1)
         self.folder = _usable_folder(config.output_dir)
-        _seed_everything(config.seed)
+        _seed_everything(distributed.rank_seed(config.seed, self.rank))
         self.envs = gym.make_vec(
             config.env,
-            num_envs=config.prompts_per_step * config.group_size,
+            num_envs=len(range(self.rank, config.prompts_per_step, self.world_size)) * config.group_size,
             split="train",
             reward=config.reward,
             judge=config.judge,
@@ -288,7 +369,11 @@ class Trainer:
         self.problems = self.envs.unwrapped.problems
         self._judge_counts = self._judge_counters()  # the baseline of the first step's counts
         self.problem_ids = [p.id for p in self.problems]
-        self.policy = Policy.from_pretrained(config.model, device=config.device)
+        device = str(self.world.device) if self.world and config.device != "cpu" else config.device
+        self.policy = Policy.from_pretrained(config.model, device=device)
+        self.policy.use_mixed_precision(autocast_dtype(config.precision, self.policy.device))
+        if config.gradient_checkpointing:
+            self.policy.use_gradient_checkpointing()
         self.agent = make_agent(config.agent, self.policy, agent_config)
         norm = getattr(self.agent.config, "process_norm", None)
         if config.reward == "process" and norm is not None:
@@ -301,7 +386,16 @@ class Trainer:
             from agents.models import resolve_model
 
             self.generator = VLLMGenerator(resolve_model(config.model), seed=config.seed)
+        elif config.generator == "vllm-server":
+            from agents.generation import VLLMServerGenerator
+
+            self.generator = VLLMServerGenerator(config.generator_url, self.policy.tokenizer)
         self.step = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run folder (rank 0, or the only process)."""
+        return self.rank == 0
 
     # --- data ----------------------------------------------------------------------------------------
     def problems_for(self, step: int) -> list[str]:
@@ -310,8 +404,10 @@ class Trainer:
 
     # --- one step -----------------------------------------------------------------------------------
     def train_step(self) -> dict[str, float]:
+        distributed.take_seconds()
         started = time.perf_counter()
-        problem_ids = [pid for pid in self.problems_for(self.step) for _ in range(self.config.group_size)]
+        mine = self.problems_for(self.step)[self.rank :: self.world_size]  # whole groups: group statistics stay local
+        problem_ids = [pid for pid in mine for _ in range(self.config.group_size)]
         observations, _ = self.envs.reset(options={"problem_id": problem_ids})
         samples = self.generator.sample([self.policy.prompt_ids(o) for o in observations], self.sampling)
         sampled = time.perf_counter()
@@ -333,13 +429,14 @@ class Trainer:
         if self.config.truncated_reward == "zero" and self.config.reward != "sparse":
             batch, zeroed = zero_truncated(batch)
         agent_metrics = self.agent.update(batch, references_for_agent(self.agent, self.problems, batch.problem_ids))
-        if self.generator is not self.policy:
-            self.generator.load_weights(self.policy.model)  # the next samples come from the updated policy
+        self._push_weights()
         self.step += 1
         done = time.perf_counter()
+        columns, zeroed, judge_counts = self._whole_step(rollout_columns(batch, infos), zeroed, judge_counts)
+        communicated = {"seconds_communicate": distributed.take_seconds()} if self.world else {}
         return {
             "step": self.step,
-            **self._rollout_metrics(batch, infos),
+            **rollout_metrics(columns),
             "truncated_zeroed": zeroed,
             **judge_counts,
             **agent_metrics,
@@ -347,7 +444,31 @@ class Trainer:
             "seconds_judge": judged - sampled,
             "seconds_update": done - judged,
             "seconds_step": done - started,
+            **communicated,
         }
+
+    def _push_weights(self) -> None:
+        """After an update, the next samples must come from the updated policy: a generator that holds its own copy
+        of the weights gets them. One shared by every rank (a generation server) is updated by rank 0 while the
+        others wait; one per rank (an in-process engine) by each rank."""
+        if self.generator is self.policy:
+            return
+        shared = getattr(self.generator, "shared", False)
+        if self.is_main or not shared:
+            self.generator.load_weights(self.policy.model)
+        if shared:
+            distributed.barrier()
+
+    def _whole_step(self, columns: dict, zeroed: int, judge_counts: dict) -> tuple[dict, int, dict]:
+        """The step's rollout columns, zeroed count and judge counts over every rank (as they are, in one process);
+        the rollouts in the order one process would hold them."""
+        if self.world is None:
+            return columns, zeroed, judge_counts
+        ranks = distributed.gather((columns, zeroed, judge_counts))
+        group = self.config.group_size
+        merged = {key: distributed.global_order([c[key] for c, _, _ in ranks], group) for key in columns}
+        counts = {key: sum(c.get(key, 0) for _, _, c in ranks) for key in judge_counts}
+        return merged, sum(z for _, z, _ in ranks), counts
 
     def _judge_counter_deltas(self) -> dict[str, float]:
         """What the judge counted during this step (``judge_`` + its counter), for judges with ``counters()``:
@@ -360,25 +481,6 @@ class Trainer:
     def _judge_counters(self) -> dict[str, float]:
         return judge_counters(self.envs.unwrapped.judge)
 
-    @staticmethod
-    def _rollout_metrics(batch: Batch, infos: dict) -> dict[str, float]:
-        rewards = batch.rewards.numpy()
-        scored = np.isfinite(rewards)
-        correct = [
-            bool(c)
-            for c, present in zip(infos.get("answer_correct", []), infos.get("_answer_correct", []))
-            if present and c is not None
-        ]  # None: the answer could not be checked, so it is not counted
-        return {
-            **unscorable_by_cause(infos),
-            "reward_mean": float(rewards[scored].mean()) if scored.any() else math.nan,
-            "reward_std": float(rewards[scored].std()) if scored.any() else math.nan,
-            "unscorable": int((~scored).sum()),
-            "answer_accuracy": float(np.mean(correct)) if correct else 0.0,
-            "response_tokens": float(np.mean([len(s.response_ids) for s in batch.samples])),
-            "finished_fraction": float(np.mean([s.finished for s in batch.samples])),
-        }
-
     # --- the run ------------------------------------------------------------------------------------
     def train(self, resume: bool = True) -> list[dict[str, float]]:
         """Run to ``config.steps``, resuming from the newest intact checkpoint unless ``resume=False``.
@@ -388,26 +490,43 @@ class Trainer:
         """
         from tqdm import tqdm
 
-        remove_leftovers(self.folder)
-        remove_leftovers(self.checkpoints_root)
-        if resume:
-            self._resume()
-        else:  # start over: nothing of an earlier run in this folder may be resumed or plotted
-            self._forget_earlier_run()
-        atomic_write_text(self.folder / SETTINGS_FILE, json.dumps(self.settings(), indent=1))
-        log = MetricsLog(self.folder, self.step)
-        skipped = int(log.kept[-1].get("skipped_steps_total", 0)) if log.kept else 0
-        with tqdm(total=self.config.steps, initial=self.step, desc="train", unit="step") as bar:
+        opened = distributed.on_main(lambda: self._open_run(resume))  # rank 0 alone reads, decides and writes
+        log = opened[0] if opened else None
+        resumed, skipped = distributed.broadcast(opened[1:] if opened else None)
+        if not self.is_main and resumed is not None:
+            self.load_checkpoint(resumed, verify=False)  # rank 0 verified it
+        self._push_weights()  # a generator holding its own weights starts from the trainer's (a resumed run's too)
+        with tqdm(
+            total=self.config.steps, initial=self.step, desc="train", unit="step", disable=not self.is_main
+        ) as bar:
             while self.step < self.config.steps:
                 record = self.train_step()
                 skipped += int(record.get("skipped_non_finite", 0))
                 record["skipped_steps_total"] = skipped
-                log.write(record)
+                if log is not None:
+                    log.write(record)
                 bar.set_postfix(reward=f"{record['reward_mean']:.3f}", acc=f"{record['answer_accuracy']:.2f}")
                 bar.update(1)
                 final = self.step == self.config.steps
                 if final or (self.config.save_every and self.step % self.config.save_every == 0):
                     self.save_checkpoint(optimizer=self.config.final_optimizer or not final)
+        return distributed.broadcast(distributed.on_main(lambda: self._close_run(log)))
+
+    def _open_run(self, resume: bool) -> tuple[MetricsLog, Path | None, int]:
+        """Clear leftovers, resume (or start over), record the settings and open the metrics log: (the log, the
+        checkpoint resumed from or None, the skipped steps so far)."""
+        remove_leftovers(self.folder)
+        remove_leftovers(self.checkpoints_root)
+        resumed = None
+        if resume:
+            resumed = self._resume()
+        else:  # start over: nothing of an earlier run in this folder may be resumed or plotted
+            self._forget_earlier_run()
+        atomic_write_text(self.folder / SETTINGS_FILE, json.dumps(self.settings(), indent=1))
+        log = MetricsLog(self.folder, self.step)
+        return log, resumed, int(log.kept[-1].get("skipped_steps_total", 0)) if log.kept else 0
+
+    def _close_run(self, log: MetricsLog) -> list[dict[str, float]]:
         records = log.records()
         log.close()
         plot_metrics(records, self.folder / "plot.png", title=f"{self.config.agent} on {self.config.env}")
@@ -422,8 +541,9 @@ class Trainer:
         for stale in ("plot.png", SETTINGS_FILE):
             (self.folder / stale).unlink(missing_ok=True)
 
-    def _resume(self) -> None:
-        """Load the newest intact checkpoint (setting damaged newer ones aside), after checking its settings."""
+    def _resume(self) -> Path | None:
+        """Load the newest intact checkpoint (setting damaged newer ones aside), after checking its settings; the
+        checkpoint's folder, or None when there is none to resume."""
         damaged = []
         for _, folder in reversed(checkpoint_folders(self.checkpoints_root)):
             try:
@@ -441,7 +561,7 @@ class Trainer:
                     folder.name,
                 )
             self._apply_checkpoint(record, state, folder)
-            return
+            return folder
         if damaged:
             raise RunFolderError(
                 f"{self.folder} has checkpoints but none is intact ("
@@ -457,6 +577,7 @@ class Trainer:
                     "--fresh, or pick another --output-dir"
                 ) from None
             self._check_settings(recorded, self.folder / SETTINGS_FILE)
+        return None
 
     def _check_settings(self, recorded: dict, source: Path) -> None:
         differences = settings_differences(recorded, self.settings())
@@ -483,38 +604,46 @@ class Trainer:
         found = checkpoint_folders(self.checkpoints_root)
         return found[-1][1] if found else None
 
-    def save_checkpoint(self, optimizer: bool = True) -> Path:
+    def save_checkpoint(self, optimizer: bool = True) -> Path | None:
         """Publish a checkpoint of this step atomically, then delete all but the newest ``keep_last``.
 
         ``optimizer=False`` leaves the optimizer state out (the agent's other state, e.g. PPO's value head, stays).
+        Under a launcher every rank calls it (each one's RNG state is gathered) and rank 0 writes; the others get None.
+        Weights and optimizer state are rank 0's: every rank holds the same ones.
         """
         from safetensors.torch import save_model
 
+        rng = distributed.gather(_rng_state())
+        if not self.is_main:
+            return None
         agent_state = self.agent.state_dict()
         if not optimizer:
             agent_state.pop(OPTIMIZER_KEY, None)
-        record = {"step": self.step, **self.settings(), "optimizer_state": optimizer}
+        processes = {"world_size": self.world_size} if self.world else {}
+        record = {"step": self.step, **self.settings(), "optimizer_state": optimizer, **processes}
+        state = {"agent": agent_state, "rng": rng[0], **({"rng_by_rank": rng} if self.world else {})}
 
         def write(staging: Path) -> None:
             save_model(self.policy.model, str(staging / "model.safetensors"))
-            torch.save({"agent": agent_state, "rng": _rng_state()}, staging / "state.pt")
+            torch.save(state, staging / "state.pt")
             (staging / "trainer.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
 
         folder = publish_folder(self.checkpoint_dir(self.step), write)
         prune(self.checkpoints_root, self.config.keep_last)
         return folder
 
-    def load_checkpoint(self, folder: Path) -> None:
-        """Load a checkpoint (no settings check; :meth:`train` does that). Raises CheckpointDamaged."""
-        record, state = self._read_checkpoint(folder)
+    def load_checkpoint(self, folder: Path, verify: bool = True) -> None:
+        """Load a checkpoint (no settings check; :meth:`train` does that). Raises CheckpointDamaged. ``verify=False``
+        skips the manifest's digests (a rank other than 0, once rank 0 has checked them)."""
+        record, state = self._read_checkpoint(folder, verify)
         self._apply_checkpoint(record, state, folder)
 
-    def _read_checkpoint(self, folder: Path) -> tuple[dict, dict]:
+    def _read_checkpoint(self, folder: Path, verify: bool = True) -> tuple[dict, dict]:
         """(trainer.json record, state.pt contents) once every file is verified; CheckpointDamaged otherwise."""
         from safetensors import safe_open
 
         try:
-            has_manifest = verify_manifest(folder, CHECKPOINT_FILES)
+            has_manifest = verify_manifest(folder, CHECKPOINT_FILES) if verify else True
             record = json.loads((folder / "trainer.json").read_text(encoding="utf-8"))
             if not isinstance(record, dict) or record.get("step") != int(folder.name.split("-")[1]):
                 raise ValueError(f"trainer.json does not record step {folder.name}")
@@ -535,13 +664,32 @@ class Trainer:
 
         load_model(self.policy.model, str(folder / "model.safetensors"))
         self.agent.load_state_dict(state["agent"])
-        _set_rng_state(state["rng"])
+        self._resume_random_streams(record, state, folder)
         self.step = record["step"]
         if OPTIMIZER_KEY not in state["agent"]:
             _log.warning(
                 "checkpoint %s holds no optimizer state (--no-final-optimizer): the optimizer restarts, "
                 "so the continued run will not repeat an uninterrupted one",
                 folder,
+            )
+
+    def _resume_random_streams(self, record: dict, state: dict, folder: Path) -> None:
+        """Each rank continues its own random stream when the world size is the one the checkpoint was written with
+        (an exact continuation on CPU); with another one, every rank starts a stream of its own, derived from the
+        seed, its rank and the step, and the continuation is no longer the uninterrupted run's."""
+        written_by = record.get("world_size", 1)
+        if written_by == self.world_size:
+            _set_rng_state(state["rng_by_rank"][self.rank] if self.world else state["rng"])
+            return
+        _seed_everything(distributed.rank_seed(self.config.seed, self.rank, record["step"]))
+        if self.is_main:
+            _log.warning(
+                "checkpoint %s was written by %d process(es) and is resumed by %d: the weights, optimizer state and "
+                "step carry over, each process's random stream starts afresh, so the run continues differently from "
+                "an uninterrupted one",
+                folder,
+                written_by,
+                self.world_size,
             )
 
 

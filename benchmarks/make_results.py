@@ -6,8 +6,9 @@
 Stages (each writes JSON under benchmarks/results/, so a stage can be rerun alone with ``--stages``):
 ``bench`` (pytest-benchmark: env, judges, generation and update rates against the fp32 matmul ceiling, with
 SmolLM2-135M-Instruct), ``agents`` (seconds per step of every agent), ``ab`` (the agents' updates alternating
-in one process), ``profile`` (torch.profiler over one step) and ``race`` (against TRL's GRPOTrainer; needs
-``pip install trl==1.16.0``). The hand-written analysis in benchmarks/NOTES.md is appended as it is.
+in one process), ``profile`` (torch.profiler over one step), ``data_parallel`` (one process against two,
+tiny-random) and ``race`` (against TRL's GRPOTrainer; needs ``pip install trl==1.16.0``). The hand-written
+analysis in benchmarks/NOTES.md is appended as it is.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ STAGES = {
         str(RESULTS / "ab_updates.json"),
     ],
     "profile": [sys.executable, str(HERE / "profile_step.py"), "--output", str(RESULTS / "profile.json")],
+    "data_parallel": [
+        sys.executable,
+        str(HERE / "data_parallel.py"),
+        "--rounds",
+        "3",
+        "--output",
+        str(RESULTS / "data_parallel.json"),
+    ],
     "race": [
         sys.executable,
         str(HERE / "race_trl.py"),
@@ -275,6 +284,37 @@ def ab_section(ab: dict) -> list[str]:
     return out + markdown_table(header, rows).splitlines() + [""]
 
 
+def data_parallel_section(report: dict) -> list[str]:
+    settings = report["settings"]
+    out = [
+        "## One process against two (data parallel)",
+        "",
+        f"Command: `{COMMANDS['data_parallel']}` ({_stamp('data_parallel.json')}): `exprl train` on "
+        f"{settings['model']}, {settings['agent']}, {settings['prompts_per_step']} problems x "
+        f"{settings['group_size']} samples, {settings['max_new_tokens']} new tokens, {settings['steps']} steps, "
+        f"CPU, gloo; the setups alternate round by round, {settings['rounds']} rounds, medians (a step's figures: "
+        "the median over its steady steps, the first left out). Two processes share the two cores one process "
+        "had: no speed-up is expected, the comparison is the engine's cost.",
+        "",
+    ]
+    one = report["median"]["1 process, 1 thread"]
+    rows = [
+        [
+            name,
+            f"{m['wall_s']:.1f} s",
+            f"{m['step_s']:.2f} s",
+            f"{m['sample_s']:.2f} s",
+            f"{m['update_s']:.2f} s",
+            f"{m['communicate_s']:.3f} s" if m["communicate_s"] else "",
+            f"{m['step_s'] / one['step_s']:.2f}x",
+            f"{m['load_before']:.1f}",
+        ]
+        for name, m in report["median"].items()
+    ]
+    header = ["setup", "launch to exit", "step", "sampling", "update", "in collectives", "step vs 1 thread", "load"]
+    return out + markdown_table(header, rows).splitlines() + [""]
+
+
 def render() -> str:
     out = [
         "# Benchmark results",
@@ -291,6 +331,7 @@ def render() -> str:
         ("bench.json", bench_sections),
         ("agent_steps.json", agents_section),
         ("ab_updates.json", ab_section),
+        ("data_parallel.json", data_parallel_section),
     ):
         data = load(name)
         out += section(data) if data else [f"_{name} not measured yet._", ""]

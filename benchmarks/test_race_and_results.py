@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ab_updates
+import data_parallel
 import make_results
 import profile_step
 import race_trl
@@ -78,3 +79,24 @@ def test_results_render_from_json_and_say_what_is_missing(tmp_path, monkeypatch)
     monkeypatch.setattr(make_results, "RESULTS", tmp_path)
     empty = make_results.render()
     assert "_race_trl.json not measured yet._" in empty and "_bench.json not measured yet._" in empty
+
+
+def test_one_against_two_processes_is_summarised_by_medians_and_rendered():
+    runs = {
+        "1 process, 1 thread": [
+            dict(wall_s=w, step_s=s, sample_s=1.0, update_s=1.0, communicate_s=0.0, load_before=1.0)
+            for w, s in ((20.0, 2.0), (22.0, 3.0), (21.0, 2.5))
+        ],
+        "2 processes (torchrun), 1 thread each": [
+            dict(wall_s=25.0, step_s=s, sample_s=1.0, update_s=1.0, communicate_s=0.1, load_before=1.0)
+            for s in (2.0, 2.5, 2.4)
+        ],
+    }
+    median = data_parallel.summarize(runs)
+    assert median["1 process, 1 thread"]["step_s"] == 2.5 and median["1 process, 1 thread"]["wall_s"] == 21.0
+    settings = dict(model="tiny-random", agent="grpo", steps=6, prompts_per_step=8, group_size=4, max_new_tokens=32)
+    report = {"settings": {**settings, "rounds": 3}, "median": median}
+    text = "\n".join(make_results.data_parallel_section(report))
+    assert "| 2 processes (torchrun), 1 thread each | 25.0 s | 2.40 s |" in text and "0.96x" in text
+    assert data_parallel.command(1)[-2:] == ["-m", "agents.cli"]
+    assert data_parallel.command(2)[1:5] == ["-m", "torch.distributed.run", "--nproc_per_node", "2"]

@@ -8,6 +8,13 @@ circuit opens: calls fail immediately for ``breaker_cooldown`` seconds, then one
 A failed call returns a :class:`BackendError` in place of text, so the judge can answer unscorable for
 that item and go on with the rest of the batch.
 
+``ServerPool`` puts several such servers (a judge fleet serving one model) behind one backend: each request goes to
+the least-loaded server whose circuit is closed, round-robin among equally loaded ones; a request that fails there
+(connection, timeout, 429, 5xx) is tried next on another server, and only after every server has failed it once does
+the pool back off before going round again. A dead server opens its circuit and stops being chosen; a hung one holds
+its requests until ``timeout``, and meanwhile the least-loaded choice sends new requests elsewhere. Concurrency and
+counters are per server and in all (``server<i>_calls``, ``server<i>_failures``).
+
 Both backends pickle (for subprocess vector envs, Ray workers): a pickle holds the settings, and the
 client, thread pool and locks (or the in-process model) are rebuilt on unpickling; the circuit breaker
 starts closed. An API key taken from ``OPENAI_API_KEY`` is read again in the new process and never
@@ -122,6 +129,10 @@ class CircuitBreaker:
         return (CircuitBreaker, (self.threshold, self.cooldown))  # closed again: its clock is this process's
 
 
+CIRCUIT_OPEN = BackendError("circuit open: the judge server failed repeatedly; waiting before retrying")
+"""A call refused without being made: not retried on that server (its breaker decides when to try it again)."""
+
+
 def _classify(error: Exception) -> BackendError:
     import openai
 
@@ -174,31 +185,41 @@ class OpenAIBackend:
 
     def complete(self, messages: Messages, sampling: Sampling) -> str | BackendError:
         for attempt in range(self.max_retries + 1):
-            if not self.breaker.allow():
+            result = self.attempt(messages, sampling)
+            if isinstance(result, str):
+                return result
+            if not result.retryable or attempt == self.max_retries:
                 self.counters.add(failures=1)
-                return BackendError("circuit open: the judge server failed repeatedly; waiting before retrying")
-            started = time.monotonic()
-            self.counters.add(calls=1)
-            try:
-                reply = self.client.chat.completions.create(
-                    model=self.model,
-                    messages=messages,
-                    temperature=sampling.temperature,
-                    max_tokens=sampling.max_tokens,
-                )
-            except Exception as exception:  # classified below; nothing is swallowed silently
-                error = _classify(exception)
-                self.breaker.record(ok=not error.retryable)
-                if not error.retryable or attempt == self.max_retries:
-                    self.counters.add(failures=1)
-                    return error
-                self.counters.add(retries=1)
-                time.sleep(random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt)))
-                continue
-            self.breaker.record(ok=True)
-            self.counters.latency(time.monotonic() - started)
-            return reply.choices[0].message.content or ""
+                return result
+            self.counters.add(retries=1)
+            time.sleep(self.delay(attempt))
         raise AssertionError("unreachable")
+
+    def attempt(self, messages: Messages, sampling: Sampling) -> str | BackendError:
+        """One call (counted, timed, recorded by the breaker); refused at once with :data:`CIRCUIT_OPEN` while the
+        circuit is open."""
+        if not self.breaker.allow():
+            return CIRCUIT_OPEN
+        started = time.monotonic()
+        self.counters.add(calls=1)
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=sampling.temperature,
+                max_tokens=sampling.max_tokens,
+            )
+        except Exception as exception:  # classified; nothing is swallowed silently
+            error = _classify(exception)
+            self.breaker.record(ok=not error.retryable)
+            return error
+        self.breaker.record(ok=True)
+        self.counters.latency(time.monotonic() - started)
+        return reply.choices[0].message.content or ""
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt + 1``: exponential backoff with full jitter."""
+        return random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -211,6 +232,113 @@ class OpenAIBackend:
     def __setstate__(self, state: dict) -> None:
         self.__init__(**state["settings"])
         self.counters = state["counters"]
+
+
+class ServerPool:
+    """Chat completions from several OpenAI-compatible servers serving the same model (see module docstring).
+
+    ``max_concurrency`` is per server: the pool sends at most ``max_concurrency`` x servers requests at once, and the
+    least-loaded choice keeps each server near its share (a server can briefly hold more while another is skipped
+    for this request). ``max_retries`` counts attempts after the first, on any server. Each server is an
+    :class:`OpenAIBackend` with its own breaker, of which only :meth:`OpenAIBackend.attempt` is used."""
+
+    def __init__(
+        self,
+        base_urls: Sequence[str],
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_concurrency: int = 8,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        breaker_threshold: int = 5,
+        breaker_cooldown: float = 30.0,
+    ):
+        if not base_urls:
+            raise ValueError("a server pool needs at least one base_url")
+        server = dict(timeout=timeout, max_concurrency=max_concurrency, max_retries=0, backoff=backoff)
+        server.update(max_backoff=max_backoff, breaker_threshold=breaker_threshold, breaker_cooldown=breaker_cooldown)
+        self._settings = {"base_urls": list(base_urls), "model": model, "api_key": api_key, **server}
+        self._settings["max_retries"] = max_retries
+        self.servers = [OpenAIBackend(url, model, api_key, **server) for url in base_urls]
+        self.model, self.max_retries = model, max_retries
+        self.pool = ThreadPoolExecutor(max_workers=max_concurrency * len(self.servers), thread_name_prefix="exprl-pool")
+        self._lock = threading.Lock()
+        self._in_flight = [0] * len(self.servers)
+        self._next = 0  # where round-robin among equally loaded servers starts
+        self.counters = PoolCounters(self.servers)
+
+    def complete_many(self, conversations: Sequence[Messages], sampling: Sampling) -> list[str | BackendError]:
+        return list(self.pool.map(lambda messages: self.complete(messages, sampling), conversations))
+
+    def complete(self, messages: Messages, sampling: Sampling) -> str | BackendError:
+        failed: set[int] = set()
+        rounds = 0
+        for attempt in range(self.max_retries + 1):
+            index = self._take(failed)
+            started = time.monotonic()
+            try:
+                result = self.servers[index].attempt(messages, sampling)
+            finally:
+                self._give_back(index)
+            if isinstance(result, str):
+                self.counters.add(calls=1)
+                self.counters.latency(time.monotonic() - started)
+                return result
+            self.counters.add(calls=int(result is not CIRCUIT_OPEN))
+            self.servers[index].counters.add(failures=1)
+            if not (result.retryable or result is CIRCUIT_OPEN) or attempt == self.max_retries:
+                self.counters.add(failures=1)  # a 4xx: every server would refuse the same request
+                return result
+            self.counters.add(retries=1)
+            failed.add(index)
+            if len(failed) == len(self.servers):  # each has failed once: back off, then go round again
+                time.sleep(self.servers[0].delay(rounds))
+                failed.clear()
+                rounds += 1
+        raise AssertionError("unreachable")
+
+    def _take(self, failed: set[int]) -> int:
+        """The least-loaded server not yet failed for this request, preferring closed circuits; counted in flight."""
+        with self._lock:
+            candidates = [i for i in range(len(self.servers)) if i not in failed]
+            closed = [i for i in candidates if not self.servers[i].breaker.open] or candidates
+            n = len(self.servers)
+            index = min(closed, key=lambda i: (self._in_flight[i], (i - self._next) % n))
+            self._in_flight[index] += 1
+            self._next = (index + 1) % n
+            return index
+
+    def _give_back(self, index: int) -> None:
+        with self._lock:
+            self._in_flight[index] -= 1
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for server in self.servers:
+            server.close()
+
+    def __getstate__(self) -> dict:
+        return {"settings": self._settings, "counters": self.counters.snapshot()}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["settings"])  # counters restart: they count this process's calls
+
+
+class PoolCounters(Counters):
+    """A pool's counters in all, and each server's calls and failures (a refusal by its open circuit included)."""
+
+    def __init__(self, servers: Sequence[OpenAIBackend]):
+        super().__init__()
+        self._servers = servers
+
+    def snapshot(self) -> dict[str, float]:
+        found = super().snapshot()
+        for i, server in enumerate(self._servers):
+            own = server.counters.snapshot()
+            found.update({f"server{i}_calls": own["calls"], f"server{i}_failures": own["failures"]})
+        return found
 
 
 class TransformersBackend:

@@ -25,6 +25,10 @@ from the paper's below 4: 3 = irrelevant (the authors' 2), 2 = questionable, 1 =
 short paraphrase of the authors' question. Replies are one JSON object, reasoning before score
 (:mod:`judges.llm_schema`). Its ratings are per step too (``step_ratings``). Its default split is ``auto``.
 
+Where the completions come from: ``base_url=`` one OpenAI-compatible server, or a list of servers serving the same
+model (a judge fleet, :class:`judges.llm_backends.ServerPool`: least-loaded routing, a failing server's requests
+retried on the others; ``max_concurrency`` then counts per server); without it, the model runs in this process.
+
 Hardening, in both protocols: the response is fenced and neutralized (:mod:`judges.fence`: fence-breaking tags,
 planted JSON verdict keys and planted ``Score:`` labels defused); a reply that cannot be read is asked again with
 the reason (``parse_retries``, default 2; the authors do not re-ask: ``parse_retries=0`` is their behaviour. A
@@ -54,7 +58,7 @@ from typing import Any
 import attrs
 
 from judges.answer_judge import AnswerJudge
-from judges.llm_backends import BackendError, OpenAIBackend, Sampling, TransformersBackend
+from judges.llm_backends import BackendError, OpenAIBackend, Sampling, ServerPool, TransformersBackend
 from judges.llm_schema import VerdictParseError, parse_checkpoints, parse_outcome, parse_process, parse_score_line
 from judges.problem import Problem, Reference, SealedReference
 from judges.prompts import (
@@ -124,7 +128,7 @@ class LLMJudge:
 
     def __init__(
         self,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         model: str | None = None,
         api_key: str | None = None,
         backend: Any = None,
@@ -150,8 +154,15 @@ class LLMJudge:
                 "vLLM, SGLang or `transformers serve`; without it the model runs in-process)"
             )
         if backend is None and base_url is not None:
-            backend = OpenAIBackend(
-                base_url, model, api_key, timeout=timeout, max_concurrency=max_concurrency, max_retries=max_retries
+            urls = [base_url] if isinstance(base_url, str) else list(base_url)
+            server = ServerPool if len(urls) > 1 else OpenAIBackend
+            backend = server(
+                urls if len(urls) > 1 else urls[0],
+                model,
+                api_key,
+                timeout=timeout,
+                max_concurrency=max_concurrency,
+                max_retries=max_retries,
             )
         elif backend is None:
             backend = TransformersBackend(model, device=device)

@@ -97,6 +97,28 @@ def vowel_share(text: str) -> float:
 register_judge("vowels", VowelJudge)
 
 
+class ProblemJudge:
+    """Deterministic judge that pays by problem, not by response (for data-parallel tests, where the greedy tiny random
+    model answers every problem alike): a problem's outcome is a fixed quarter taken from a digest of its id, and
+    every third problem's verdicts are unscorable, so processes hold different numbers of rollouts in the loss."""
+
+    name = "by-problem"
+    kinds = ("sparse", "outcome", "process")
+
+    def score_batch(self, items: Sequence[JudgeItem]) -> list[Verdict]:
+        import hashlib
+
+        verdicts = []
+        for item in items:
+            digest = int(hashlib.sha256(item.problem.id.encode()).hexdigest(), 16)
+            if digest % 3 == 0:
+                verdicts.append(Verdict.unscorable("by-problem: this problem is never scored"))
+                continue
+            score, span = (digest % 5) / 4, ((0, len(item.response)),)
+            verdicts.append(Verdict(Status.OK, score, step_scores=(score,), step_ratings=(score,), step_spans=span))
+        return verdicts
+
+
 def tiny_train_flags(output_dir, *extra: str) -> list[str]:
     """``exprl train`` flags for a one-step run of the tiny random model with the vowels judge (seconds)."""
     settings = {

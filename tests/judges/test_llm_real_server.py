@@ -116,3 +116,21 @@ def test_in_process_transformers_backend(folder):
     verdicts = judge.score_batch(items()[:2])
     assert len(verdicts) == 2 and all(v.ok or (v.outcome is None and v.reason) for v in verdicts)
     assert judge.counters()["calls"] >= 2
+
+
+def test_a_fleet_with_a_dead_server_is_answered_by_the_real_one(server, folder):
+    """Several servers behind one judge (judges.llm_backends.ServerPool): the first request goes to the dead server
+    (nothing listens on its port), is refused, and is sent to the live `transformers serve` at once."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/v1"
+    judge = make_judge(
+        "llm", base_url=[dead, server.base_url], model=folder, max_tokens=48, parse_retries=0, max_concurrency=1
+    )
+    verdicts = judge.score_batch([items()[0], items()[2]])
+    assert len(verdicts) == 2 and all(v.ok or (v.outcome is None and v.reason) for v in verdicts)
+    counters = judge.counters()
+    assert counters["failures"] == 0 and counters["server0_failures"] >= 1 and counters["server0_calls"] >= 1
+    assert counters["server1_calls"] == 2 and counters["calls"] == counters["server0_calls"] + 2
