@@ -20,8 +20,11 @@ few minutes on problems of the same generator, in the same step format the refer
   target :func:`agents.privileged.reference_response` of the reference plus ``<|end|>``; the loss is on the target
   only. Questions of the environment's held-out test split (its default problem set, every chain length up to
   ``HELD_OUT_CHAINS``) are never trained on, so test-split numbers measure generalisation, not recall.
-- **Coverage knob**: which chain lengths the data holds, and how many steps it trains. The default trains on 1- and
-  2-operation chains only: longer chains need a step order and bookkeeping it has never seen whole.
+- **Coverage knob**: which chain lengths the data holds, and how many steps it trains. The default trains on 1- to
+  3-operation chains: it then solves one- and two-operation chains mostly, three-operation ones about a third of
+  the time, and four-operation ones (never seen whole) rarely, while often writing some right steps
+  (``benchmarks/results/testbed/base_rates.md``). Trained on 1-2 operations only, it finished no three-operation
+  chain (judged reward 0.02); 600 steps instead of 2000 left even one-operation chains at pass@1 ~0.3.
 - **Determinism**: the seed fixes the initial weights, the data pool and the batch order; on one machine and
   thread count the same config builds the same weights.
 
@@ -70,7 +73,7 @@ class TestbedConfig:
 
     seed: int = 0
     """Seeds the initial weights, the pretraining problems and the batch order."""
-    chain_lengths: tuple[int, ...] = attrs.field(default=(1, 2), converter=tuple)
+    chain_lengths: tuple[int, ...] = attrs.field(default=(1, 2, 3), converter=tuple)
     """``n_ops`` of the pretraining problems, drawn uniformly: the coverage knob."""
     max_operand: int = 9
     """Largest operand of the pretraining problems (the environment's ``max_operand``)."""
