@@ -1,7 +1,7 @@
 """Agents that train language-model policies against ExpRL environments, and the trainer that runs them.
 
 ``make_agent(name, policy=..., config=...)`` builds one (``grpo`` ...); ``Policy.from_pretrained`` loads a
-model (``smollm2-135m-instruct``, ``tiny-random`` or any Hugging Face folder). Heavy imports load lazily.
+model (``smollm2-135m-instruct``, ``tiny-random``, ``testbed`` or any Hugging Face folder). Heavy imports load lazily.
 """
 
 from __future__ import annotations

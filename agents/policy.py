@@ -134,7 +134,7 @@ class Policy:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Policy:
-        """Any Hugging Face folder or id, or an alias: ``smollm2-135m-instruct``, ``tiny-random``."""
+        """Any Hugging Face folder or id, or an alias: ``smollm2-135m-instruct``, ``tiny-random``, ``testbed``."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = resolve_model(name_or_path)
@@ -149,7 +149,12 @@ class Policy:
     def prompt_ids(self, prompt: str, system: str | None = None) -> list[int]:
         """The chat-templated prompt (one user turn, optionally after a system turn), ready for the reply."""
         messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-        encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        try:
+            encoded = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        except Exception as error:  # tokenizers raises a bare Exception
+            if "Missing [UNK] token" not in str(error):
+                raise
+            raise ValueError(unencodable_message(self.tokenizer, (system or "") + prompt)) from error
         return list(encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded)
 
     @torch.no_grad()
@@ -344,6 +349,17 @@ class Policy:
     def step_of_token(self, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:
         """For each response token, the index of the judged step its text starts in (see :func:`step_of_token`)."""
         return step_of_token(self.tokenizer, response_ids, spans)
+
+
+def unencodable_message(tokenizer, text: str) -> str:
+    """Why a tokenizer without an unknown token (the testbed's character vocabulary) cannot encode ``text``: the
+    characters that are not tokens of its vocabulary, named, rather than the tokenizers library's "Missing [UNK]"."""
+    vocab = tokenizer.get_vocab()
+    missing = list(dict.fromkeys(c for c in text if c not in vocab))
+    return (
+        f"the tokenizer has no token for the character(s) {missing!r} and no unknown token to stand in for them; "
+        "rewrite the text without them or use a model whose vocabulary covers them"
+    )
 
 
 def step_of_token(tokenizer, response_ids: Sequence[int], spans: Sequence[tuple[int, int]] | None) -> list[int]:

@@ -135,7 +135,7 @@ class CompareConfig:
     """paper: every arm's hyperparameters as the authors set them (agents/presets.py); the flags given explicitly
     override them for every arm. Empty: the shared flags below, each agent's defaults otherwise."""
     model: str = "smollm2-135m-instruct"
-    """Base policy every arm starts from: a Hugging Face folder or id, smollm2-135m-instruct, or tiny-random."""
+    """Base policy every arm starts from: a Hugging Face folder or id, smollm2-135m-instruct, tiny-random or testbed."""
     env: str = "ExpRL-Arith-v0"
     """Registered environment id (training on its train split, evaluation on its test split)."""
     env_options: dict = attrs.field(factory=lambda: {"n_ops": 1, "max_operand": 9}, converter=json_object)

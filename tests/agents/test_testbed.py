@@ -1,0 +1,129 @@
+"""The testbed model: a deterministic build, loading through the alias path into the project's Policy, a tokenizer
+that covers every character the domain produces (and refuses others loudly), and a training smoke run."""
+
+import json
+import subprocess
+import sys
+
+import attrs
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from agents import models
+from agents.policy import Policy, SamplingConfig
+from agents.privileged import TEACHER_CONTEXT, TEACHER_USER_TURN, reference_response
+from agents.testbed import EOS, METADATA_FILE, TestbedConfig, build_testbed, check_characters, make_tokenizer
+from exprl_env.domains.arith import load_arith
+from exprl_env.prompt import build_prompt
+
+SMALL = TestbedConfig(steps=3, batch_size=4, hidden_size=32, layers=1, heads=2, intermediate_size=64)
+"""Seconds to build: enough to test the mechanics, not to learn."""
+FORMED = TestbedConfig(steps=150, batch_size=16, hidden_size=64, layers=2, heads=2, intermediate_size=128, lr=1e-2)
+"""About half a minute on one core: learns the response format, ending with end-of-sequence."""
+
+
+def weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_build_is_deterministic_from_the_seed(tmp_path):
+    first = build_testbed(tmp_path / "a", SMALL)
+    again = build_testbed(tmp_path / "b", SMALL)
+    build_testbed(tmp_path / "c", attrs.evolve(SMALL, seed=1))
+    a, b, c = weights(tmp_path / "a"), weights(tmp_path / "b"), weights(tmp_path / "c")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert first["losses"] == again["losses"] and first["fingerprint"] == SMALL.fingerprint()
+    assert json.loads((tmp_path / "a" / METADATA_FILE).read_text())["config"]["steps"] == SMALL.steps
+
+
+@pytest.fixture(scope="module")
+def formed(tmp_path_factory, monkeypatch_module):
+    """A small testbed built through the alias path (cache folder named by the recipe), loaded by Policy."""
+    monkeypatch_module.setenv("EXPRL_CACHE", str(tmp_path_factory.mktemp("cache")))
+    folder = models.testbed_folder(FORMED)
+    assert folder.name == f"testbed-{FORMED.fingerprint()}" and models.testbed_folder(FORMED) == folder  # cached
+    return Policy.from_pretrained(str(folder))
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_policy_prompts_through_the_chat_template_and_stops_at_end_of_sequence(formed):
+    observation = build_prompt("What is 3 + 4?")
+    ids = formed.prompt_ids(observation)
+    assert formed.tokenizer.decode(ids) == f"<|user|>{observation}{EOS}<|assistant|>"
+    with_system = formed.tokenizer.decode(formed.prompt_ids(observation, system="Be brief."))
+    assert with_system.startswith(f"<|system|>Be brief.{EOS}<|user|>")
+    torch.manual_seed(0)
+    samples = formed.sample([ids] * 4, SamplingConfig(temperature=0.8, max_new_tokens=96))
+    assert all(isinstance(s.text, str) and s.text for s in samples)
+    greedy = formed.sample([ids], SamplingConfig(temperature=0, max_new_tokens=96))[0]
+    assert greedy.finished and greedy.response_ids[-1] == formed.tokenizer.eos_token_id
+    assert EOS not in greedy.text and "\\boxed{" in greedy.text  # special tokens are not part of the text
+
+
+def domain_texts():
+    """Every kind of text the domain puts through the tokenizer: prompts, references, teacher turns."""
+    for n_ops in range(1, 7):
+        for problem in load_arith(size=200, seed=n_ops, n_ops=n_ops, max_operand=99):
+            response = reference_response(problem.reference.unseal())
+            yield build_prompt(problem.question)
+            yield response
+            yield TEACHER_CONTEXT.format(reference=response)
+            yield TEACHER_USER_TURN.format(problem=build_prompt(problem.question), reference=response)
+
+
+def test_tokenizer_round_trips_every_character_the_domain_produces():
+    tokenizer = make_tokenizer()
+    for text in domain_texts():
+        check_characters(text)
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        assert len(ids) == len(text)  # one token per character
+        assert tokenizer.decode(ids) == text
+
+
+def test_a_character_outside_the_vocabulary_is_a_clear_error_not_an_unknown_token():
+    tokenizer = make_tokenizer()
+    with pytest.raises(Exception, match="UNK"):  # the word-level model has no unknown token to fall back on
+        tokenizer.encode("What is 3 × 4?")
+    with pytest.raises(ValueError, match="×"):
+        check_characters("What is 3 × 4?")
+    model_free = Policy.__new__(Policy)  # prompt_ids needs only the tokenizer
+    model_free.tokenizer = tokenizer
+    with pytest.raises(ValueError, match=r"\['×', 'é'\]"):
+        model_free.prompt_ids("What is 3 × 4, café?")
+
+
+def test_exprl_train_runs_a_step_on_a_testbed_model(tmp_path):
+    build_testbed(tmp_path / "model", SMALL)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agents.cli",
+            "train",
+            "--model",
+            str(tmp_path / "model"),
+            "--steps",
+            "1",
+            "--prompts-per-step",
+            "2",
+            "--group-size",
+            "2",
+            "--max-new-tokens",
+            "16",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 1 and "finished_fraction" in metrics[0]
