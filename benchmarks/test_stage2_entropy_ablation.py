@@ -5,35 +5,11 @@ another coefficient is the coefficient's."""
 import json
 
 from benchmarks.stage2_entropy_ablation import retrain, table
+from tests.agents.test_compare import TINY as COMPARE_TINY
 
-TINY = [
-    "--model",
-    "tiny-random",
-    "--env-options",
-    '{"size": 60}',
-    "--arms",
-    "exprl_outcome",
-    "--seeds",
-    "1",
-    "--steps",
-    "1",
-    "--stage2-steps",
-    "2",
-    "--prompts-per-step",
-    "1",
-    "--group-size",
-    "2",
-    "--max-new-tokens",
-    "8",
-    "--eval-limit",
-    "2",
-    "--eval-samples",
-    "2",
-    "--eval-batch",
-    "3",
-    "--lr",
-    "3e-5",
-]
+TINY = list(COMPARE_TINY)  # test_compare's tiny study, one ExpRL arm with two stage-2 steps
+TINY[TINY.index("--arms") + 1] = "exprl_outcome"
+TINY[TINY.index("--stage2-steps") + 1] = "2"
 
 
 def test_retraining_with_the_study_s_coefficient_reproduces_its_run_and_another_is_recorded(tmp_path):
