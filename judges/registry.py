@@ -21,6 +21,7 @@ _FACTORIES: dict[str, Callable[..., Judge] | str] = {
     "answer": "judges.answer_judge:AnswerJudge",
     "reference": "judges.reference_judge:ReferenceJudge",
     "llm": "judges.llm_judge:LLMJudge",
+    "corrupted": "judges.corrupted:CorruptedJudge",
 }
 _MARK = "__exprl_judge_factory__"
 F = TypeVar("F", bound=Callable[..., Any])

@@ -26,7 +26,15 @@ from agents.compare.plan import (
     preset_overrides,
 )
 from agents.compare.report import eval_rows, render_markdown, settings_table, stage_table, write_outputs
-from agents.compare.run import SettingsMismatch, differences, eval_job, run_compare, run_summary, train_job
+from agents.compare.run import (
+    SettingsMismatch,
+    differences,
+    eval_job,
+    job_chains,
+    run_compare,
+    run_summary,
+    train_job,
+)
 
 __all__ = [
     "ARMS",
@@ -43,6 +51,7 @@ __all__ = [
     "differences",
     "eval_job",
     "eval_rows",
+    "job_chains",
     "ks_for",
     "parse_arms",
     "plan_jobs",

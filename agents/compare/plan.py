@@ -58,6 +58,13 @@ class Arm:
 _UNFINISHED_JUDGED = (("truncated_reward", "judge"),)
 """The authors' sparse-reward and self-distillation runs do not zero unfinished responses (no ``clip_length``)."""
 
+
+def _process_arm(norm: str, which: str) -> Arm:
+    """An ExpRL-process arm: GRPO on the judged step reward with the process norm ``norm``."""
+    label = f"ExpRL-process (GRPO, judged step reward, {which})"
+    return Arm("grpo", "process", "reference", label, (("process_norm", norm),), role="process", judged=True)
+
+
 ARMS = {
     "sparse_grpo": Arm(
         "grpo", "sparse", "answer", "sparse GRPO (binary answer reward)", role="sparse", run=_UNFINISHED_JUDGED
@@ -65,15 +72,11 @@ ARMS = {
     "exprl_outcome": Arm(
         "grpo", "outcome", "reference", "ExpRL-outcome (GRPO, judged outcome reward)", role="outcome", judged=True
     ),
-    "exprl_process": Arm(
-        "grpo",
-        "process",
-        "reference",
-        "ExpRL-process (GRPO, judged step reward, DeltaNorm)",
-        (("process_norm", "delta"),),
-        role="process",
-        judged=True,
-    ),
+    "exprl_process": _process_arm("delta", "DeltaNorm"),
+    # The authors' other two process norms, and ours (opt-in with --arms: the issue-17 testbed study runs them).
+    "exprl_process_end": _process_arm("end", "EndNorm: r_k - r_K"),
+    "exprl_process_group": _process_arm("group", "GroupNorm as the authors' code computes it"),
+    "exprl_process_zero": _process_arm("delta_zero", "ours: s_k - s_{k-1} with s_0 = 0"),
     # The two baselines train on references, not on the judge's reward; their environments pay the trainer's
     # default (process reward, offline reference judge) only so their training curves are comparable.
     "sft": Arm("sft", "process", "reference", "SFT on the reference solutions", role="sft"),
@@ -86,6 +89,8 @@ ARMS = {
         run=_UNFINISHED_JUDGED,
     ),
 }
+DEFAULT_ARMS = ("sparse_grpo", "exprl_outcome", "exprl_process", "sft", "self_distill")
+"""The arms ``exprl compare`` runs unless ``--arms`` names others: the paper's five."""
 STAGE2_RECIPE = tuple((field, v.value) for field, v in presets.values("stage2", "agent").items() if field != "lr")
 """The authors' stage-2 PPO as GRPO settings, each cited in :data:`agents.presets.PAPER`: advantage r - group mean
 (``scale_by_std=False``), ratio clip 4 on both sides, entropy bonus 1e-4, each sequence's token sum over the
@@ -104,7 +109,7 @@ STAGE2 = Arm(
 ``stage2_*`` ones). A correct answer is paid 1 even when the response was cut off at the token cap."""
 BASE = "base"
 """The arm name of the untrained base model's evaluations (stage 0)."""
-JUDGES = ("reference", "llm")
+JUDGES = ("reference", "llm", "corrupted")
 PROTOCOLS = ("paper", "batched")
 
 
@@ -141,8 +146,9 @@ class CompareConfig:
     env_options: dict = attrs.field(factory=lambda: {"n_ops": 1, "max_operand": 9}, converter=json_object)
     """Extra environment kwargs (JSON on the command line; the default is exprl train's: one-operation
     arithmetic); pass '{}' for environments without these options."""
-    arms: str = attrs.field(default=",".join(ARMS), validator=_arms_validator)
-    """Comma list of stage-1 arms: sparse_grpo, exprl_outcome, exprl_process, sft, self_distill."""
+    arms: str = attrs.field(default=",".join(DEFAULT_ARMS), validator=_arms_validator)
+    """Comma list of stage-1 arms: sparse_grpo, exprl_outcome, exprl_process, sft, self_distill (the default), and
+    exprl_process_end, exprl_process_group, exprl_process_zero (the other process norms)."""
     seeds: int = attrs.field(default=3, validator=_positive)
     """Number of seeds: 0, 1, ... seeds-1 (each seeds data order, sampling and evaluation, the same for every arm)."""
     steps: int = attrs.field(default=20, validator=_positive)
@@ -166,7 +172,11 @@ class CompareConfig:
     """AdamW learning rate of every arm, both stages: one rate, so the arms differ in their objective alone (the
     authors': 1e-6, and 1e-7 for self-distillation, which --preset paper sets)."""
     judge: str = attrs.field(default="reference", validator=attrs.validators.in_(JUDGES))
-    """What pays the ExpRL arms: reference (offline, rule-based) or llm (a language model at --judge-url)."""
+    """What pays the ExpRL arms: reference (offline, rule-based), llm (a language model at --judge-url) or corrupted
+    (a judge made wrong at a set rate, for the judge-error study: --judge-options '{"flip_rate": 0.2}')."""
+    judge_options: dict = attrs.field(factory=dict, converter=json_object)
+    """Extra keyword arguments of the ExpRL arms' judge (JSON), e.g. the corrupted judge's flip_rate,
+    wrong_reference and seed, or the reference judge's settings."""
     judge_url: str = ""
     """The llm judge's OpenAI-compatible server (vLLM, SGLang, transformers serve), e.g. http://host:8000/v1; empty:
     the judge model runs in this process."""
@@ -191,6 +201,10 @@ class CompareConfig:
     by default a finished run keeps only its final model, which is all that evaluation and stage 2 need."""
     device: str = "cpu"
     """cpu or cuda."""
+    workers: int = attrs.field(default=1, validator=_positive)
+    """Runs trained and evaluated at once, each in its own process with cores / workers torch threads: chains of
+    jobs that do not depend on each other (each arm and seed's runs, each base evaluation) go to a process pool.
+    Results do not depend on it (each run seeds itself); 2 on this 2-core machine halves a CPU study's time."""
     given: frozenset[str] | None = attrs.field(
         default=None, converter=attrs.converters.optional(frozenset), metadata={"flag": False}
     )
@@ -292,6 +306,7 @@ def arm_settings(config: CompareConfig, arm_name: str, stage: int, train_problem
         run["judge"] = config.judge
         if config.judge == "llm":
             judge_options = {"model": config.judge_model, "protocol": config.judge_protocol}
+        judge_options = {**judge_options, **config.judge_options}
     if config.preset:
         given = {field for field, name in {**_SHARED[stage], **_BOTH_STAGES}.items() if name in config.explicit}
         given |= {

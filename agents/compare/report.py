@@ -14,9 +14,21 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.compare.plan import ARMS, STAGE2, CompareConfig, ks_for, preset_overrides
+from agents.compare.plan import ARMS, BASE, STAGE2, CompareConfig, ks_for, preset_overrides
+from agents.compare.stats import CONFIDENCE, Paired, holm, paired, t_interval
 from agents.presets import shown
-from judges.reporting import Summary, format_summary, markdown_table, mean_curve, moving_average, summarize
+from judges.reporting import (
+    DASH,
+    Summary,
+    format_summary,
+    markdown_table,
+    mean_curve,
+    moving_average,
+    summarize,
+)
+
+TESTED = (("pass@1", "pass@1"), ("judged_process_reward", "judged process reward"))
+"""The evaluation metrics the paired tests compare: (record key, name in the tables)."""
 
 
 def eval_rows(records: Sequence[dict]) -> dict[tuple[int, str], dict[str, Summary]]:
@@ -58,6 +70,86 @@ def stage_table(rows: dict[tuple[int, str], dict[str, Summary]], stages: Sequenc
         cells.append(format_summary(metrics.get("minutes", summarize([])), 1))
         body.append([str(stage), arm, str(seeds), *cells])
     return markdown_table(header, body)
+
+
+def by_seed(records: Sequence[dict], stage: int, arm: str, metric: str) -> dict[int, float | None]:
+    """One evaluation metric of (stage, arm) by seed."""
+    return {
+        r["seed"]: r["result"].get(metric)
+        for r in records
+        if r["kind"] == "eval" and r["stage"] == stage and r["arm"] == arm
+    }
+
+
+def _interval_text(values: Sequence[float | None]) -> str:
+    interval = t_interval(values)
+    if interval.n < 2:
+        return DASH
+    return f"{interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+
+
+def interval_table(records: Sequence[dict], stages: Sequence[int]) -> str:
+    """Each (stage, arm)'s mean over seeds of the tested metrics with its 95% Student-t interval."""
+    rows = []
+    for stage, arm in dict.fromkeys((r["stage"], r["arm"]) for r in records if r["kind"] == "eval"):
+        if stage in stages:
+            cells = [_interval_text(list(by_seed(records, stage, arm, key).values())) for key, _ in TESTED]
+            rows.append([str(stage), arm, *cells])
+    header = ["stage", "arm", *(f"{name}: mean [{CONFIDENCE:.0%} CI]" for _, name in TESTED)]
+    return markdown_table(header, rows)
+
+
+def comparisons(records: Sequence[dict], stage: int, metric: str, reference_arm: str) -> list[Paired]:
+    """Every arm of ``stage`` against the base model (its gain) and, other than ``reference_arm``, against
+    ``reference_arm`` of the same stage; Holm-adjusted together."""
+    arms = list(dict.fromkeys(r["arm"] for r in records if r["kind"] == "eval" and r["stage"] == stage))
+    base = by_seed(records, 0, BASE, metric)
+    found = [paired(arm, BASE, by_seed(records, stage, arm, metric), base) for arm in arms]
+    reference = by_seed(records, stage, reference_arm, metric)
+    found += [paired(arm, reference_arm, by_seed(records, stage, arm, metric), reference) for arm in arms]
+    return holm([c for c in found if c.arm != c.other])
+
+
+def _p_text(p: float) -> str:
+    return DASH if math.isnan(p) else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def paired_table(found: Sequence[Paired]) -> str:
+    """One row per comparison: the mean difference, its interval, the seeds won, the t-test's p and Holm's."""
+    rows = []
+    for c in found:
+        d = c.difference
+        interval = DASH if d.n < 2 else f"[{d.low:+.3f}, {d.high:+.3f}]"
+        rows.append(
+            [
+                c.arm,
+                c.other,
+                str(d.n),
+                DASH if d.n == 0 else f"{d.mean:+.3f}",
+                interval,
+                f"{c.wins}/{d.n}",
+                _p_text(c.p),
+                _p_text(c.p_holm),
+            ]
+        )
+    header = ["arm", "against", "seeds", "mean difference", f"{CONFIDENCE:.0%} CI", "won", "p (paired t)", "p (Holm)"]
+    return markdown_table(header, rows)
+
+
+def significance_text(config: CompareConfig, records: Sequence[dict]) -> str:
+    """The paired comparisons of every stage and tested metric, with how to read them."""
+    reference_arm = "sparse_grpo" if "sparse_grpo" in config.arm_names else config.arm_names[0]
+    parts = [
+        "## Differences between arms, paired by seed\n",
+        f"Each arm against the base model (its gain) and against `{reference_arm}` (the sparse baseline) in the same "
+        "stage: the mean over seeds of the per-seed difference, its 95% Student-t interval, how many seeds the arm "
+        "won, a two-sided paired t-test and the same p Holm-adjusted over the table's rows (agents/compare/stats.py "
+        "says why). A difference whose interval holds 0 is not established at these seeds.\n",
+    ]
+    for stage in (1, 2) if config.stage2_steps else (1,):
+        for key, name in TESTED:
+            parts += [f"### Stage {stage}: {name}\n", paired_table(comparisons(records, stage, key, reference_arm))]
+    return "\n".join(parts)
 
 
 def _budget_text(config: CompareConfig) -> str:
@@ -160,6 +252,11 @@ def render_markdown(config: CompareConfig, records: Sequence[dict]) -> str:
             "conf/finetune/base.yaml). Rows are named by the stage-1 arm they continue.\n",
             stage_table(rows, (0, 2), ks),
         ]
+    parts += [
+        f"\n## Means with {CONFIDENCE:.0%} confidence intervals over seeds\n",
+        interval_table(records, (0, 1, 2) if config.stage2_steps else (0, 1)),
+        significance_text(config, records),
+    ]
     parts.append(
         "\nPlots: `learning_curves.png` (training reward and answer accuracy: mean over seeds, "
         "moving average over an eighth of the run, shaded ± std), "

@@ -241,6 +241,53 @@ def collect_records(root: Path, jobs: Iterable[Job]) -> list[dict]:
     return records
 
 
+def job_chains(jobs: Sequence[Job]) -> list[list[Job]]:
+    """The jobs as chains that must run in order, in plan order: each (arm, seed)'s stage-1 run, its evaluation,
+    the stage-2 run continuing it and that one's evaluation; each base evaluation alone. Chains depend on nothing
+    but themselves, so a pool may run them at once."""
+    chains: dict[tuple[str, int], list[Job]] = {}
+    for job in jobs:
+        chains.setdefault((job.arm, job.seed), []).append(job)
+    return list(chains.values())
+
+
+def run_chain(config: CompareConfig, chain: Sequence[Job], root: Path, threads: int = 0) -> list[tuple[Job, bool]]:
+    """Run one chain's jobs in order (``threads`` > 0: with that many torch threads); each with whether it ran."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return [(job, (train_job if job.kind == "train" else eval_job)(config, job, root)) for job in chain]
+
+
+def _run_chains(config: CompareConfig, chains: list[list[Job]], root: Path, bar: Any) -> Iterable[tuple[Job, bool]]:
+    """Every chain's jobs with whether each ran: in this process one by one, or with ``workers`` > 1 in a pool of
+    spawned processes sharing the cores (the first failure cancels what has not started and is raised)."""
+    if config.workers == 1:
+        for chain in chains:
+            for job in chain:
+                bar.set_postfix_str(job.label)
+                yield from run_chain(config, [job], root)
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // config.workers)
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+        pending = {pool.submit(run_chain, config, chain, root, threads) for chain in chains}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise future.exception()
+                for job, ran in future.result():
+                    bar.set_postfix_str(job.label)
+                    yield job, ran
+
+
 def run_compare(config: CompareConfig) -> dict:
     """Run (or resume) every job of the comparison, then write the outputs; returns what it did and where."""
     from tqdm import tqdm
@@ -250,11 +297,10 @@ def run_compare(config: CompareConfig) -> dict:
     (root / ".gitignore").write_text(GITIGNORE)
     jobs = plan_jobs(config.arm_names, config.seeds, config.stage2_steps > 0)
     counts: Counter[str] = Counter()
-    with tqdm(jobs, desc="compare", unit="job", file=sys.stderr) as bar:
-        for job in bar:
-            bar.set_postfix_str(job.label)
-            ran = (train_job if job.kind == "train" else eval_job)(config, job, root)
+    with tqdm(total=len(jobs), desc="compare", unit="job", file=sys.stderr) as bar:
+        for job, ran in _run_chains(config, job_chains(jobs), root, bar):
             counts[("trained" if job.kind == "train" else "evaluated") if ran else f"skipped_{job.kind}"] += 1
+            bar.update()
     records = collect_records(root, jobs)
     outputs = write_outputs(config, root, records)
     return {

@@ -17,6 +17,7 @@ from agents.compare import (
     arm_settings,
     differences,
     eval_rows,
+    job_chains,
     parse_arms,
     plan_jobs,
     preset_overrides,
@@ -34,8 +35,8 @@ def test_unknown_arm_is_named_with_the_valid_ones():
     assert parse_arms(" sft, exprl_process ") == ("sft", "exprl_process")
     with pytest.raises(
         ValueError,
-        match=r"unknown arm 'dqn'; arms: \['sparse_grpo', 'exprl_outcome', "
-        r"'exprl_process', 'sft', 'self_distill'\]",
+        match=r"unknown arm 'dqn'; arms: \['sparse_grpo', 'exprl_outcome', 'exprl_process', 'exprl_process_end', "
+        r"'exprl_process_group', 'exprl_process_zero', 'sft', 'self_distill'\]",
     ):
         CompareConfig(arms="sft,dqn")
     with pytest.raises(ValueError, match="given twice"):
@@ -47,11 +48,24 @@ def test_arms_use_the_documented_agent_reward_and_judge():
         "sparse_grpo": ("grpo", "sparse", "answer"),
         "exprl_outcome": ("grpo", "outcome", "reference"),
         "exprl_process": ("grpo", "process", "reference"),
+        "exprl_process_end": ("grpo", "process", "reference"),
+        "exprl_process_group": ("grpo", "process", "reference"),
+        "exprl_process_zero": ("grpo", "process", "reference"),
         "sft": ("sft", "process", "reference"),
         "self_distill": ("self_distill", "process", "reference"),
     }
-    assert dict(ARMS["exprl_process"].overrides) == {"process_norm": "delta"}
-    assert [name for name, arm in ARMS.items() if arm.judged] == ["exprl_outcome", "exprl_process"]
+    norms = {name: dict(arm.overrides).get("process_norm") for name, arm in ARMS.items() if arm.reward == "process"}
+    assert norms == {
+        "exprl_process": "delta",
+        "exprl_process_end": "end",
+        "exprl_process_group": "group",
+        "exprl_process_zero": "delta_zero",
+        "sft": None,
+        "self_distill": None,
+    }
+    judged = ["exprl_outcome", "exprl_process", "exprl_process_end", "exprl_process_group", "exprl_process_zero"]
+    assert [name for name, arm in ARMS.items() if arm.judged] == judged
+    assert CompareConfig().arm_names == ("sparse_grpo", "exprl_outcome", "exprl_process", "sft", "self_distill")
 
 
 # --- stage 2: the authors' PipelineRL PPO, not std-scaled sparse GRPO ---------------------------------------------
@@ -192,6 +206,20 @@ def test_plan_runs_base_then_stage_one_then_two_seed_major():
     assert jobs[10] == Job("train", 2, "sft", 0) and jobs[-1] == Job("eval", 2, "exprl_process", 1)
     assert len(plan_jobs(("sft",), seeds=3, stage2=False)) == 3 + 3 * 2
     assert Job("train", 2, "sft", 1).folder == "stage2/sft/seed-1"
+
+
+def test_chains_keep_each_arm_and_seed_in_order_and_nothing_else_together():
+    jobs = plan_jobs(("sft", "exprl_process"), seeds=2, stage2=True)
+    chains = job_chains(jobs)
+    assert len(chains) == 2 + 2 * 2  # each base evaluation, each (arm, seed)
+    assert chains[0] == [Job("eval", 0, "base", 0)]
+    assert chains[2] == [
+        Job("train", 1, "sft", 0),
+        Job("eval", 1, "sft", 0),
+        Job("train", 2, "sft", 0),
+        Job("eval", 2, "sft", 0),
+    ]
+    assert sorted(job.label for chain in chains for job in chain) == sorted(job.label for job in jobs)
 
 
 def test_run_summary_counts_sampled_tokens_and_skips_unscorable_steps():
@@ -371,6 +399,8 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     assert table.splitlines()[3].startswith("exprl compare --model tiny-random --env ExpRL-Arith-v0")
     assert "--output-dir " + str(out) in table and "## Stage 2" in table and "learning rate 3e-05;" in table
     assert "| 0 | base | 1 |" in table and "| 1 | exprl_process | 1 |" in table and "| 2 | sft | 1 |" in table
+    assert "## Differences between arms, paired by seed" in table and "### Stage 2: pass@1" in table
+    assert "| exprl_process | base | 1 |" in table  # one seed: a difference, no interval and no test
     assert "model/" in (out / ".gitignore").read_text()  # exported models stay out of a committed results folder
     for plot in ("learning_curves.png", "pass_at_k.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -385,6 +415,31 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     changed = [*TINY[: TINY.index("--steps")], "--steps", "2", *TINY[TINY.index("--steps") + 2 :]]
     assert main(["compare", *changed, "--output-dir", str(out)]) == 2
     assert "train.steps: 1 -> 2" in capsys.readouterr().err
+
+
+def test_two_workers_run_the_same_jobs_with_the_same_results(tmp_path, capsys):
+    """The pool changes where jobs run, not what they give: every run seeds itself, and each worker process runs
+    torch on one thread here as the one-process run does (set by the test), so the numbers are equal."""
+    from agents.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["compare", *TINY, "--output-dir", str(tmp_path / "one")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    capsys.readouterr()
+    assert main(["compare", *TINY, "--workers", "2", "--output-dir", str(tmp_path / "two")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["trained"], report["evaluated"]) == (4, 5)
+
+    def results(folder):
+        records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+        return [
+            (r["kind"], r["stage"], r["arm"], {k: v for k, v in r["result"].items() if k != "seconds"}) for r in records
+        ]
+
+    assert results(tmp_path / "two") == results(tmp_path / "one")
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
