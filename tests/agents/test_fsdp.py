@@ -40,6 +40,54 @@ def test_fsdp_without_a_launcher_is_refused_with_how_to_launch(monkeypatch):
     assert TrainConfig().sharding == "none"
 
 
+EDGES = """
+import torch
+from agents import distributed, sharding
+from agents.optim import adamw, guarded_step
+from agents.policy import Policy
+
+world = distributed.start("cpu")
+policy = Policy.from_pretrained("tiny-random")
+sharding.shard(policy.model)
+params = list(policy.model.parameters())
+optimizer = adamw(params, 1e-3)
+
+
+def micro(scale=1.0, response=(8, 9, 10, 11)):
+    def loss():
+        logp, mask = policy.token_logprobs([[5, 6, 7]], [list(response)])
+        return -(logp * mask).sum() * scale
+
+    return loss
+
+
+def step(k, mine):
+    before = [p.detach().to_local().clone() for p in params]
+    report = guarded_step(params, optimizer, None, mine, 1.0)
+    moved = not all(torch.equal(b, p.detach().to_local()) for b, p in zip(before, params))
+    said = f"{report.applied} {report.skipped_reason!r} {report.grad_norm:.6g} {moved}"
+    print(f"step {k} rank {world.rank}: {said}", flush=True)
+
+
+step(0, [micro(), micro()] if world.rank == 0 else [micro(float("nan"))])  # non-finite on one rank, 2 against 1
+step(1, [micro(response=())] if world.rank == 0 else [micro()])  # an empty response: a loss without a graph
+step(2, [] if world.rank == 0 else [micro(), micro()])  # nothing to learn on one rank
+"""
+
+
+@pytest.mark.slow
+def test_uneven_non_finite_and_empty_micro_batches_do_not_hang_a_sharded_step(tmp_path):
+    """The cases where ranks would run different numbers of forwards and backwards: each step ends on both ranks
+    with the same report (a non-finite loss anywhere skips it everywhere, weights untouched)."""
+    script = tmp_path / "edges.py"
+    script.write_text(EDGES)
+    found = dict(line.split(": ", 1) for line in launch("torchrun", [str(script)]).splitlines() if ": " in line)
+    reports = [[found.get(f"step {k} rank {r}") for r in (0, 1)] for k in range(3)]
+    assert all(a is not None and a == b for a, b in reports), reports  # every step ended alike on both ranks
+    assert reports[0][0] == "False 'non-finite loss' nan False"
+    assert all(a.startswith("True ''") and a.endswith(" True") for a, _ in reports[1:]), reports
+
+
 def compare(tmp_path: Path, agents: list[str]) -> None:
     """Train ``agents`` in 2 sharded processes (one launch) and each in 1 unsharded process; same numbers."""
     driver = tmp_path / "driver.py"
