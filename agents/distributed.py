@@ -28,7 +28,8 @@ all-masked rank runs none; a non-finite loss stops early). A rank with one more 
 the collective times out (tried: two micro-batches against one, gloo, a 15 s timeout). One all-reduce per optimizer
 step after accumulation moves the same bytes as DDP with ``no_sync`` on all but the last micro-batch, without its
 overlap of communication and backward (which matters on GPUs, not here) and without an unwrap before every
-no-grad pass (sampling, old and reference log-probs). FSDP would need the wrapped model: see the README's Scaling.
+no-grad pass (sampling, old and reference log-probs). ``--sharding fsdp`` (:mod:`agents.sharding`) shards the model
+with FSDP2 instead, and then does make every rank run the same number of forwards and backwards.
 """
 
 from __future__ import annotations
@@ -171,9 +172,13 @@ def padded_mean(rows: torch.Tensor) -> float:
 def sum_gradients(params: Sequence[torch.nn.Parameter], loss: float, finite: bool) -> tuple[float, bool]:
     """All-reduce (SUM) the accumulated gradients of every rank, once per optimizer step; returns the loss summed
     over ranks and whether every rank's loss was finite. A non-finite loss anywhere skips the step everywhere (no
-    gradient is sent); a parameter no rank has a gradient for keeps none (every rollout masked everywhere)."""
+    gradient is sent); a parameter no rank has a gradient for keeps none (every rollout masked everywhere). A sharded
+    parameter (a DTensor, under ``--sharding fsdp``) is left out: FSDP2 has already reduce-scattered its gradient."""
     if _world is None:
         return loss, finite
+    from torch.distributed.tensor import DTensor
+
+    replicated = [p for p in params if not isinstance(p, DTensor)]
     flags = _on_device(
         [loss if finite else 0.0, 0.0 if finite else 1.0, float(any(p.grad is not None for p in params))]
     )
@@ -181,10 +186,10 @@ def sum_gradients(params: Sequence[torch.nn.Parameter], loss: float, finite: boo
     loss_sum, non_finite, with_gradient = flags.tolist()
     if non_finite or not with_gradient:
         return loss_sum, not non_finite
-    for p in params:
+    for p in replicated:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    _timed(lambda: [work.wait() for work in [torch.distributed.all_reduce(p.grad, async_op=True) for p in params]])
+    _timed(lambda: [work.wait() for work in [torch.distributed.all_reduce(p.grad, async_op=True) for p in replicated]])
     return loss_sum, True
 
 

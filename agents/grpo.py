@@ -109,32 +109,33 @@ class GRPO:
         if distributed.active() is None:  # under data parallel every rank keeps every part: one update each, together
             parts = [part for part in parts if part] or [[]]
         plans = [chunked(part, self.config.micro_batch) for part in parts]
-        old_logp = self._old_logprobs(batch, [chunk for plan in plans[1:] for chunk in plan])
+        old_logp = self._old_logprobs(batch, [chunk for plan in plans[1:] for chunk in plan], len(plans) > 1)
+        ref_logp = self._reference_logprobs(batch, [chunk for plan in plans for chunk in plan])
         total_tokens = distributed.total(sum(len(batch.samples[i].response_ids) for i in rows))
         tracked = {"clip_fraction": 0.0, "kl": 0.0, **({"entropy": 0.0} if self.config.entropy_coef > 0 else {})}
         reports = []
         for part, plan in zip(parts, plans):
             norm = _normaliser(batch, part, self.config.loss_aggregation)
-            losses = (self._micro_loss(batch, c, norm, advantages, old_logp, total_tokens, tracked) for c in plan)
+            losses = (
+                self._micro_loss(batch, c, norm, advantages, old_logp, ref_logp, total_tokens, tracked) for c in plan
+            )
             reports.append(guarded_step(self.params, self.optimizer, None, losses, self.config.max_grad_norm))
         valid_adv = advantages[rows] if rows else torch.zeros(1)
         abs_mean = distributed.padded_mean(valid_adv.abs())
         return {**_combined(reports), "advantage_abs_mean": abs_mean, **distributed.totals(tracked)}
 
-    def _old_logprobs(self, batch: Batch, chunks: list[list[int]]) -> dict[tuple[int, ...], torch.Tensor]:
-        """The log-probs, before any update, of the chunks that a later mini-batch trains on (keyed by chunk)."""
-        old = {}
-        with torch.no_grad():
-            for chunk in chunks:
-                logp, _ = self.policy.token_logprobs(
-                    [batch.samples[i].prompt_ids for i in chunk],
-                    [batch.samples[i].response_ids for i in chunk],
-                    batch.temperature,
-                )
-                old[tuple(chunk)] = logp
-        return old
+    def _old_logprobs(self, batch: Batch, chunks: list[list[int]], later: bool) -> dict[tuple[int, ...], torch.Tensor]:
+        """The log-probs, before any update, of the chunks that a later mini-batch trains on (keyed by chunk);
+        ``later``: whether there is a later mini-batch (on every rank alike)."""
+        return _chunk_logprobs(self.policy, batch, chunks) if later else {}
 
-    def _micro_loss(self, batch, chunk, norm, advantages, old_logp, total_tokens, tracked):
+    def _reference_logprobs(self, batch: Batch, chunks: list[list[int]]) -> dict[tuple[int, ...], torch.Tensor]:
+        """The frozen reference's log-probs of every chunk the update trains on (keyed by chunk), all before the
+        training pass: a sharded reference is gathered once per update, not once per micro-batch (whose count
+        differs between ranks)."""
+        return _chunk_logprobs(self.reference, batch, chunks) if self.reference is not None else {}
+
+    def _micro_loss(self, batch, chunk, norm, advantages, old_logp, ref_logp, total_tokens, tracked):
         """The loss of one micro-batch of an update whose normaliser is ``norm`` (:func:`_normaliser`), already
         scaled to its share of that update."""
         config = self.config
@@ -156,9 +157,7 @@ class GRPO:
             loss, clipped = ob.clipped_policy_loss(logp, old, adv, mask, config.clip_low, config.clip_high, reduce)
             tracked["clip_fraction"] += float(clipped * share)
             if self.reference is not None:
-                with torch.no_grad():
-                    ref_logp, _ = self.reference.token_logprobs(prompts, responses, batch.temperature)
-                per_token_kl = ob.kl_low_variance(logp, ref_logp)
+                per_token_kl = ob.kl_low_variance(logp, ref_logp[tuple(chunk)])
                 tracked["kl"] += float(ob.masked_mean(per_token_kl, mask).detach() * share)
                 loss = loss + config.kl_coef * reduce(per_token_kl, mask)
             if config.entropy_coef > 0:
@@ -173,6 +172,21 @@ class GRPO:
 
     def load_state_dict(self, state: dict) -> None:
         load_optimizer_state(self.optimizer, state)
+
+
+def _chunk_logprobs(policy: Policy, batch: Batch, chunks: list[list[int]]) -> dict[tuple[int, ...], torch.Tensor]:
+    """``policy``'s log-probs of each chunk's responses, without gradient (keyed by chunk); a sharded policy's
+    parameters gathered once for all of them (on every rank, however many chunks it has)."""
+    scored = {}
+    with torch.no_grad(), policy.gathered():
+        for chunk in chunks:
+            logp, _ = policy.token_logprobs(
+                [batch.samples[i].prompt_ids for i in chunk],
+                [batch.samples[i].response_ids for i in chunk],
+                batch.temperature,
+            )
+            scored[tuple(chunk)] = logp
+    return scored
 
 
 def process_advantages(batch: Batch, norm: str, step_of_token: StepOfToken) -> torch.Tensor:

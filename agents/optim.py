@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import attrs
 import torch
 
-from agents import distributed
+from agents import distributed, sharding
 
 NO_GRADIENT = "no gradient (every rollout masked)"
 """Why a step with nothing to learn from was skipped."""
@@ -57,14 +57,25 @@ def guarded_step(
 ) -> StepReport:
     """Backward each micro-batch loss (already scaled to its share), then clip and step, or skip. Under data
     parallel the accumulated gradients are summed over ranks first (:func:`agents.distributed.sum_gradients`), so
-    every rank clips, steps or skips alike."""
+    every rank clips, steps or skips alike.
+
+    Under ``--sharding fsdp`` (:mod:`agents.sharding`) every micro-batch is a collective: every rank runs as many as
+    the rank with the most (zero-weight ones after its own), each with one backward (a micro-batch whose loss has no
+    graph, as one of empty responses, backs a zero-weight forward instead), and a non-finite loss does not stop the
+    loop early (the step is skipped everywhere all the same, its gradients dropped)."""
     optimizer.zero_grad(set_to_none=True)
     total, finite = 0.0, True
+    sharded = sharding.active()
+    if sharded:
+        micro_losses = sharding.padded(list(micro_losses))
     for compute in micro_losses:
         loss = compute()
+        if sharded and not loss.requires_grad:
+            loss = loss + sharding.zero_loss()
         if not torch.isfinite(loss):
             finite = False
-            break
+            if not sharded:
+                break
         if loss.requires_grad:
             loss.backward()
         total += float(loss.detach())
@@ -74,7 +85,11 @@ def guarded_step(
         return StepReport(False, math.nan, math.nan, "non-finite loss")
     if all(p.grad is None for p in params):
         return StepReport(False, total, 0.0, NO_GRADIENT)
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+    grad_norm = (
+        sharding.clip_grad_norm(params, max_grad_norm)
+        if sharded
+        else float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
+    )
     if not math.isfinite(grad_norm):
         optimizer.zero_grad(set_to_none=True)
         return StepReport(False, total, grad_norm, "non-finite gradient")

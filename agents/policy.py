@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import attrs
 import torch
 
+from agents import sharding
 from agents.models import resolve_model
 
 
@@ -121,9 +122,18 @@ class Policy:
 
     def frozen_copy(self) -> Policy:
         """A frozen copy of the current model with the same tokenizer and precision (a KL reference, a teacher)."""
-        frozen = Policy(copy.deepcopy(self.model).eval().requires_grad_(False), self.tokenizer, self.name)
+        if sharding.is_sharded(self.model):  # a deep copy of FSDP's hooks and DTensors is no model: rebuild, reshard
+            model = sharding.frozen_copy(self.model)
+        else:
+            model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        frozen = Policy(model, self.tokenizer, self.name)
         frozen.use_mixed_precision(self.autocast_dtype)
         return frozen
+
+    def gathered(self):
+        """A context within which a sharded model's forwards do not communicate (see :func:`agents.sharding.gathered`:
+        entering it is a collective); nothing for an unsharded model."""
+        return sharding.gathered(self.model)
 
     def _forward(self, **inputs):
         """The model's forward, under autocast when mixed precision is on."""
@@ -157,14 +167,18 @@ class Policy:
             raise ValueError(unencodable_message(self.tokenizer, (system or "") + prompt)) from error
         return list(encoded["input_ids"] if isinstance(encoded, dict) or hasattr(encoded, "keys") else encoded)
 
-    @torch.no_grad()
     def sample(self, prompt_ids: Sequence[Sequence[int]], config: SamplingConfig) -> list[Sample]:
         """One response per prompt (repeat a prompt for a group); uses the global torch RNG.
 
         Each distinct prompt is prefilled once and its KV cache shared by the rows that repeat it (a GRPO
         group of G costs one prefill, not G), then a plain decode loop samples every row: ``generate``
-        would re-prefill every copy and add per-token machinery this loop does not need.
+        would re-prefill every copy and add per-token machinery this loop does not need. A sharded model samples
+        with its parameters gathered, so each rank decodes for as many steps as its own rows need.
         """
+        with torch.no_grad(), self.gathered():
+            return self._sample(prompt_ids, config)
+
+    def _sample(self, prompt_ids: Sequence[Sequence[int]], config: SamplingConfig) -> list[Sample]:
         eos, pad = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
         prefix = self._prefix(prompt_ids, grad=False)
         logits, mask, positions = prefix.last_logits, prefix.mask, prefix.lengths.clone()
@@ -279,10 +293,12 @@ class Policy:
             return empty, mask.reshape(rows, 0), None, (empty if entropy else None)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([list(r) + [pad] * (longest - len(r)) for r in response_ids], device=self.device)
-        if self.gradient_checkpointing and torch.is_grad_enabled():
-            logits, states = self._checkpointed_pass(prompt_ids, ids, mask, hidden)
+        sharded = sharding.is_sharded(self.model)
+        if torch.is_grad_enabled() and (self.gradient_checkpointing or sharded):
+            logits, states = self._joint_pass(prompt_ids, ids, mask, hidden)  # a sharded model: one forward, always
         else:
-            logits, states = self._cached_pass(prompt_ids, ids, mask, hidden)
+            with self.gathered():
+                logits, states = self._cached_pass(prompt_ids, ids, mask, hidden)
         return self._token_outputs(logits, ids, mask, states, temperature, entropy)
 
     def _cached_pass(self, prompt_ids, ids: torch.Tensor, mask: torch.Tensor, hidden: bool):
@@ -308,16 +324,19 @@ class Policy:
                 states = torch.cat([states, output.hidden_states[-1]], dim=1)
         return logits, states
 
-    def _checkpointed_pass(self, prompt_ids, ids: torch.Tensor, mask: torch.Tensor, hidden: bool):
+    def _joint_pass(self, prompt_ids, ids: torch.Tensor, mask: torch.Tensor, hidden: bool):
         """Like :meth:`_cached_pass`, in one forward over each row's left-padded prompt and right-padded response,
-        without a KV cache, its decoder layers recomputed in the backward (only the layers are put in training mode,
-        which is what transformers checks: dropout elsewhere stays off)."""
+        without a KV cache. With gradient checkpointing its decoder layers are recomputed in the backward (only the
+        layers are put in training mode, which is what transformers checks: dropout elsewhere stays off). A sharded
+        model trains through this pass even without checkpointing: every micro-batch must be the same number of
+        forwards (one) on every rank, and the cached pass is one or two."""
         longest, width = ids.shape[1], max(len(p) for p in prompt_ids)
         pad = self.tokenizer.pad_token_id
         prompts = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompt_ids], device=self.device)
         shown = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompt_ids], device=self.device)
         attention = torch.cat([shown, mask.to(shown.dtype)], dim=1)[:, :-1]
         layers = [m for m in self.model.modules() if getattr(m, "gradient_checkpointing", False)]
+        layers = layers if self.gradient_checkpointing else []
         for layer in layers:
             layer.training = True
         try:

@@ -127,7 +127,7 @@ class PPO:
         chunks = chunked(rows, self.config.micro_batch)
         longest = max(len(s.response_ids) for s in batch.samples)
         old_logp, old_values = torch.zeros(len(batch), longest), torch.zeros(len(batch), longest)
-        with torch.no_grad():
+        with torch.no_grad(), self.policy.gathered():  # once per update on every rank (a collective when sharded)
             for chunk in chunks:
                 logp, _, values = self._forward(batch, chunk)
                 old_logp[chunk, : logp.shape[1]], old_values[chunk, : values.shape[1]] = logp, values

@@ -87,7 +87,7 @@ class SelfDistill:
     def teacher_logprobs(self, batch: Batch, references: Sequence[Reference], rows: Sequence[int]) -> torch.Tensor:
         """[rows, longest response] log pi_teacher(y_t | teacher prompt, y_<t) of the student's samples, no gradient."""
         prompts = [self.teacher_prompt(batch.prompts[i], references[i]) for i in rows]
-        with torch.no_grad():
+        with torch.no_grad(), self.teacher.gathered():
             teacher, _ = self.teacher.token_logprobs(
                 prompts, [batch.samples[i].response_ids for i in rows], batch.temperature
             )
@@ -105,15 +105,18 @@ class SelfDistill:
         total_tokens = max(distributed.total(sum(len(s.response_ids) for s in batch.samples)), 1)
         sequences = distributed.total(len(batch))
         tracked = {"teacher_minus_student": 0.0, "reverse_kl": 0.0}
+        chunks = chunked(list(range(len(batch))), self.config.micro_batch)
+        with self.teacher.gathered():  # every chunk's teacher before the training pass: one gather per update
+            teachers = [self.teacher_logprobs(batch, references, chunk) for chunk in chunks]
 
-        def micro_loss(chunk):
+        def micro_loss(chunk, teacher):
             def compute():
                 logp, mask = self.policy.token_logprobs(
                     [batch.samples[i].prompt_ids for i in chunk],
                     [batch.samples[i].response_ids for i in chunk],
                     batch.temperature,
                 )
-                advantage, difference = self.advantages(logp, self.teacher_logprobs(batch, references, chunk))
+                advantage, difference = self.advantages(logp, teacher)
                 tracked["teacher_minus_student"] -= float((advantage * mask).sum()) / total_tokens
                 tracked["reverse_kl"] += float((difference * mask).sum()) / total_tokens
                 per_token = advantage * logp * mask  # core_algos.py:1104: advantages * log_prob
@@ -127,7 +130,7 @@ class SelfDistill:
             self.params,
             self.optimizer,
             None,
-            (micro_loss(c) for c in chunked(list(range(len(batch))), self.config.micro_batch)),
+            (micro_loss(c, t) for c, t in zip(chunks, teachers)),
             self.config.max_grad_norm,
         )
         return {**report.metrics(), **distributed.totals(tracked)}

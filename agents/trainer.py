@@ -33,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents import distributed
+from agents import distributed, sharding
 from agents.batch import Batch, batch_from_step, info_column, require_step_values, zero_truncated
 from agents.config_cli import json_object
 from agents.durable import (
@@ -86,14 +86,15 @@ RESULT_NEUTRAL = {
             "keep_last",
             "final_optimizer",
             "gradient_checkpointing",
+            "sharding",
         }
     ),
     "agent_config": frozenset({"micro_batch"}),
 }
 """Settings a resumed run may change: where and how often it saves, how far it goes (no setting depends on the
 total step count), and where, how precisely and in what pieces it computes (device, precision, sampling backend,
-micro-batch size, gradient checkpointing: the same experiment, equal up to floating-point order and precision).
-Every other setting changes what a step does."""
+micro-batch size, gradient checkpointing, sharding: the same experiment, equal up to floating-point order and
+precision). Every other setting changes what a step does."""
 _log = logging.getLogger("exprl")
 
 
@@ -115,6 +116,15 @@ def _one_per_process(instance: Any, attribute: attrs.Attribute, value: int) -> N
         raise ValueError(
             f"prompts_per_step={value} leaves some of the {processes} processes the launcher started without a "
             f"problem: each takes its share of a step's problems, so give at least {processes}"
+        )
+
+
+def _launched_to_shard(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if value == "fsdp" and distributed.launched_processes() <= 1:
+        raise ValueError(
+            "--sharding fsdp shards the model over several processes, and this one was started alone: launch it with "
+            "torchrun --nproc_per_node N -m agents.cli train ... or accelerate launch --multi_gpu --num_processes N -m "
+            "agents.cli train ... (N >= 2), or drop --sharding"
         )
 
 
@@ -159,6 +169,11 @@ class TrainConfig:
     precision: str = attrs.field(default="auto", validator=attrs.validators.in_(PRECISIONS))
     """bf16: every forward under autocast to bf16, weights, gradients and optimizer state in fp32; fp32: none; auto:
     bf16 on CUDA, fp32 elsewhere."""
+    sharding: str = attrs.field(
+        default="none", validator=[attrs.validators.in_(sharding.SHARDINGS), _launched_to_shard]
+    )
+    """none: every process holds the whole model, gradients and optimizer state (data parallel); fsdp: FSDP2 shards
+    them over the launcher's processes, 1/N each (needs torchrun or accelerate launch; see agents/sharding.py)."""
     gradient_checkpointing: bool = False
     """Recompute each layer in the backward instead of keeping its activations (the training pass then runs without
     the shared prompt pass): less memory, about a third more compute."""
@@ -374,6 +389,10 @@ class Trainer:
         self.policy.use_mixed_precision(autocast_dtype(config.precision, self.policy.device))
         if config.gradient_checkpointing:
             self.policy.use_gradient_checkpointing()
+        if config.sharding == "fsdp":  # before the agent: its optimizer and frozen copies take the sharded parameters
+            sharding.shard(self.policy.model)
+        else:
+            sharding.release()
         self.agent = make_agent(config.agent, self.policy, agent_config)
         norm = getattr(self.agent.config, "process_norm", None)
         if config.reward == "process" and norm is not None:
@@ -454,8 +473,9 @@ class Trainer:
         if self.generator is self.policy:
             return
         shared = getattr(self.generator, "shared", False)
-        if self.is_main or not shared:
-            self.generator.load_weights(self.policy.model)
+        with self.policy.gathered():  # a sharded model is whole on every rank while rank 0 pushes it
+            if self.is_main or not shared:
+                self.generator.load_weights(self.policy.model)
         if shared:
             distributed.barrier()
 
@@ -609,14 +629,20 @@ class Trainer:
 
         ``optimizer=False`` leaves the optimizer state out (the agent's other state, e.g. PPO's value head, stays).
         Under a launcher every rank calls it (each one's RNG state is gathered) and rank 0 writes; the others get None.
-        Weights and optimizer state are rank 0's: every rank holds the same ones.
+        Weights and optimizer state are rank 0's: every rank holds the same ones. A sharded model's are gathered
+        whole to rank 0 first (every rank takes part), so the checkpoint is the one an unsharded run writes.
         """
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file, save_model
 
         rng = distributed.gather(_rng_state())
+        sharded = sharding.is_sharded(self.policy.model)
+        model_state = sharding.full_model_state(self.policy.model) if sharded else None
+        optimizer_state = sharding.full_optimizer_state(self.agent.optimizer) if sharded and optimizer else None
         if not self.is_main:
             return None
         agent_state = self.agent.state_dict()
+        if optimizer_state is not None:
+            agent_state[OPTIMIZER_KEY] = optimizer_state
         if not optimizer:
             agent_state.pop(OPTIMIZER_KEY, None)
         processes = {"world_size": self.world_size} if self.world else {}
@@ -624,7 +650,10 @@ class Trainer:
         state = {"agent": agent_state, "rng": rng[0], **({"rng_by_rank": rng} if self.world else {})}
 
         def write(staging: Path) -> None:
-            save_model(self.policy.model, str(staging / "model.safetensors"))
+            if model_state is None:
+                save_model(self.policy.model, str(staging / "model.safetensors"))
+            else:
+                save_file(model_state, str(staging / "model.safetensors"), metadata={"format": "pt"})
             torch.save(state, staging / "state.pt")
             (staging / "trainer.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
 
@@ -660,10 +689,15 @@ class Trainer:
         return record, state
 
     def _apply_checkpoint(self, record: dict, state: dict, folder: Path) -> None:
-        from safetensors.torch import load_model
+        from safetensors.torch import load_file, load_model
 
-        load_model(self.policy.model, str(folder / "model.safetensors"))
-        self.agent.load_state_dict(state["agent"])
+        if sharding.is_sharded(self.policy.model):  # each rank slices its shards out of the whole tensors
+            sharding.load_model_state(self.policy.model, load_file(str(folder / "model.safetensors")))
+            self.agent.load_state_dict(state["agent"])
+            sharding.shard_optimizer_state(self.agent.optimizer)
+        else:
+            load_model(self.policy.model, str(folder / "model.safetensors"))
+            self.agent.load_state_dict(state["agent"])
         self._resume_random_streams(record, state, folder)
         self.step = record["step"]
         if OPTIMIZER_KEY not in state["agent"]:
