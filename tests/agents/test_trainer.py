@@ -308,3 +308,10 @@ def test_the_held_out_evaluation_brackets_the_run_and_leaves_training_as_it_was(
     assert extended[-1]["eval_judged_reward"] is not None
     text = (tmp_path / "eval" / "run" / "plot.png").read_bytes()
     assert text.startswith(b"\x89PNG")
+
+
+def test_data_without_a_test_split_trains_without_the_held_out_evaluation_and_says_why(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="exprl"):
+        records = Trainer(config(tmp_path, steps=1, env_options='{"size": 3}', eval_problems=4)).train()
+    assert [r["step"] for r in records] == [1] and "eval_pass@1" not in records[0]
+    assert "no held-out evaluation: 'arith' has no problems in split 'test'" in caplog.text
