@@ -163,7 +163,8 @@ def summary_in_words(records: Sequence[dict]) -> str:
     else:
         verb = "rose" if kind == "up" else "fell"
         reward = f"the judged reward on training batches {verb} from {before:.2f} to {after:.2f} ({span})"
-    lines = [f"In {steps[-1]['step']} steps ({timing}) {reward}."]
+    count = steps[-1]["step"]
+    lines = [f"In {count} step{'s' if count != 1 else ''} ({timing}) {reward}."]
     accuracy = [present(r.get("answer_accuracy") for r in rows) for rows in (steps[:fifth], steps[-fifth:])]
     a, b = (mean_of(v) if v else None for v in accuracy)
     accuracy_kind = change(a, b, _spread_error(*accuracy))
