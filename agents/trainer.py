@@ -792,9 +792,8 @@ def plot_metrics(records: list[dict[str, float]], path: Path, title: str = "") -
         for key, label in HELD_OUT_LABELS.items():
             points = [(r["step"], r[key]) for r in evaluated if r.get(key) is not None]
             if points:
-                axis.plot(*zip(*points), marker="o", label=label)
-                for step, value in points:
-                    axis.annotate(f"{value:.2f}", (step, value), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                values = " -> ".join(f"{value:.2f}" for _, value in points)
+                axis.plot(*zip(*points), marker="o", label=f"{label}: {values}")
         last = evaluated[-1]
         axis.set_title(f"held-out: {last.get('eval_problems')} problems, {last.get('eval_responses')} responses")
         axis.set_xlabel("step (evaluated before the first and after the last)")
