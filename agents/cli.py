@@ -201,8 +201,20 @@ def train(args: argparse.Namespace) -> int:
         print(f"exprl train: error: {error}", file=sys.stderr)
         return 2
     if trainer.is_main:
-        print(json.dumps(_summary(records, config.output_dir), indent=2))
+        from agents.durable import atomic_write_text
+
+        summary = _summary(records, config.output_dir)
+        atomic_write_text(trainer.folder / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
+        print(summary["in_words"])
+        print(
+            f"Curves: {summary['plot']}; every step: {summary['metrics']}; this summary as JSON: "
+            f"{config.output_dir}/{SUMMARY_FILE}"
+        )
     return 0
+
+
+SUMMARY_FILE = "summary.json"
+"""In the run folder: what ``exprl train`` printed at the end, as JSON (:func:`agents.summary.run_summary`)."""
 
 
 PRESET_FILE = "preset.json"
@@ -249,24 +261,10 @@ def _with_preset(name: str, config, agent_config, args: argparse.Namespace):
 
 
 def _summary(records: list[dict], folder: str) -> dict:
-    """First and last fifth of the run, averaged: what the run did to the judged reward and accuracy."""
-    if not records:
-        return {"output_dir": folder, "steps": 0}
-    from judges.reporting import json_number, mean_of
+    """What the run did (library: :func:`agents.summary.run_summary`)."""
+    from agents.summary import run_summary
 
-    fifth = max(1, len(records) // 5)
-    mean = lambda rows, key: json_number(mean_of(r.get(key) for r in rows), 4)  # noqa: E731  (NaN steps: missing)
-    return {
-        "output_dir": folder,
-        "steps": records[-1]["step"],
-        "reward_first_fifth": mean(records[:fifth], "reward_mean"),
-        "reward_last_fifth": mean(records[-fifth:], "reward_mean"),
-        "accuracy_first_fifth": mean(records[:fifth], "answer_accuracy"),
-        "accuracy_last_fifth": mean(records[-fifth:], "answer_accuracy"),
-        "seconds_per_step": mean(records, "seconds_step"),
-        "metrics": f"{folder}/metrics.jsonl",
-        "plot": f"{folder}/plot.png",
-    }
+    return run_summary(records, folder)
 
 
 def _policy_and_sampling(args: argparse.Namespace):

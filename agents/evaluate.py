@@ -92,3 +92,107 @@ def evaluate(
         f"judged_{judged_reward}_reward": json_number(mean_of(dense)),
         "unscorable_judged": sum(map(is_missing, dense)),
     }
+
+
+HELD_OUT_MEASURES = ("eval_pass@1", "eval_value_stated", "eval_judged_reward")
+"""What the trainer's held-out evaluation logs, before the first step and after the last (see :class:`HeldOut`)."""
+
+
+class HeldOut:
+    """A fixed, seeded slice of an environment's test split, measured the same way before and after training.
+
+    ``problems`` test problems (a seeded choice, the same at every evaluation of a run) x ``samples`` responses
+    each, sampled with the run's sampling settings and checked three ways: ``eval_pass@1``, the sparse check (a
+    boxed final answer equal to the reference's, math-verify); ``eval_value_stated``, the same check on the value
+    the response ends on, boxed or not (``answer_format="boxed_or_stated"``, see :func:`judges.answers.stated_value`),
+    which moves before a small model learns to box; and ``eval_judged_reward``, the run's own judged reward, with
+    the run's length rule (a response cut off at the token cap earns 0 under ``truncated_reward="zero"``), so it
+    means what the training curve means. Unscorable responses are left out of each measure and counted.
+
+    Under a launcher, each process samples its share of the responses (``rank::world_size``); :meth:`metrics`
+    takes every share's :meth:`columns`. References stay inside the judges: the slice holds problem ids only.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        env_options: Mapping[str, Any],
+        problems: int,
+        samples: int,
+        batch: int,
+        reward: str,
+        judge: str,
+        zero_truncated: bool,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        import numpy as np
+
+        options = dict(env_options)
+        answer_options = {k: v for k, v in options.items() if k != "judge_kwargs"}  # those are the run judge's
+        self.batch = max(1, batch)
+        make = lambda **kw: gym.make_vec(env_id, num_envs=self.batch, split="test", **kw)  # noqa: E731
+        self.judged = make(reward=reward, judge=judge, **options)
+        self.boxed = make(reward="sparse", judge="answer", **answer_options)
+        stated_options = {**answer_options, "judge_kwargs": {"answer_format": "boxed_or_stated"}}
+        self.stated = make(reward="sparse", judge="answer", **stated_options)
+        ids = [p.id for p in self.judged.unwrapped.problems]
+        chosen = np.random.default_rng([seed, 17]).permutation(len(ids))[:problems]
+        self.problem_ids = [ids[i] for i in sorted(chosen)]
+        self.samples = samples
+        self.jobs = [pid for pid in self.problem_ids for _ in range(samples)][rank::world_size]
+        self.zero_truncated = zero_truncated
+        self.seed = seed
+
+    def columns(self, generator, policy: Policy, sampling: SamplingConfig, progress: bool = False) -> dict[str, list]:
+        """This process's responses, one value per response: problem id, boxed and stated checks (1, 0 or NaN),
+        judged reward (NaN: unscorable) and whether the response finished. Sampled under a fixed seed inside a
+        forked torch RNG, so every evaluation of a run draws the same noise and training's random stream is left
+        exactly as it was."""
+        import torch
+
+        found: dict[str, list] = {"problem": [], "boxed": [], "stated": [], "judged": [], "finished": []}
+        devices = [policy.device] if policy.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            starts = range(0, len(self.jobs), self.batch)
+            for start in tqdm(starts, desc="held-out eval", unit="batch", leave=False, disable=not progress):
+                chunk = self.jobs[start : start + self.batch]
+                padded = chunk + [chunk[-1]] * (self.batch - len(chunk))
+                observations, _ = self.judged.reset(options={"problem_id": padded})
+                self.boxed.reset(options={"problem_id": padded})
+                self.stated.reset(options={"problem_id": padded})
+                responses = generator.sample([policy.prompt_ids(o) for o in observations[: len(chunk)]], sampling)
+                texts = [r.text for r in responses] + [""] * (self.batch - len(chunk))
+                for key, envs in (("boxed", self.boxed), ("stated", self.stated), ("judged", self.judged)):
+                    found[key] += [float(r) for r in envs.step(texts)[1][: len(chunk)]]
+                found["problem"] += chunk
+                found["finished"] += [bool(r.finished) for r in responses]
+        return found
+
+    def metrics(self, shares: Sequence[Mapping[str, list]], seconds: float) -> dict[str, Any]:
+        """The ``eval_*`` record from every process's :meth:`columns` (see :data:`HELD_OUT_MEASURES`)."""
+        import numpy as np
+
+        merged = {key: [v for share in shares for v in share[key]] for key in shares[0]}
+        judged = [
+            0.0 if self.zero_truncated and not done and not is_missing(r) else r
+            for r, done in zip(merged["judged"], merged["finished"])
+        ]
+        record: dict[str, Any] = {}
+        for name, key in (("eval_pass@1", "boxed"), ("eval_value_stated", "stated")):
+            by_problem: dict[str, list[float]] = {}
+            for pid, value in zip(merged["problem"], merged[key]):
+                by_problem.setdefault(pid, []).append(value)
+            record[name] = pass_at_k_over_problems(by_problem, [1])["pass@1"]
+            record[f"{name}_scored"] = len(present(merged[key]))
+        kept = present(judged)
+        record["eval_judged_reward"] = json_number(mean_of(kept))
+        record["eval_judged_reward_std"] = json_number(float(np.std(kept)) if kept else None)
+        record["eval_judged_reward_scored"] = len(kept)
+        record["eval_problems"] = len(self.problem_ids)
+        record["eval_responses"] = len(merged["problem"])
+        record["eval_finished_fraction"] = json_number(mean_of(map(float, merged["finished"])))
+        record["eval_seconds"] = seconds
+        return record

@@ -27,7 +27,9 @@ def main() -> int:
     results = {}
     for agent in AGENTS:
         with tempfile.TemporaryDirectory(prefix=f"agent-steps-{agent}-") as folder:  # its checkpoint is not needed
-            config = TrainConfig(agent=agent, steps=2, output_dir=folder, save_every=0, final_optimizer=False)
+            config = TrainConfig(
+                agent=agent, steps=2, output_dir=folder, save_every=0, final_optimizer=False, eval_problems=0
+            )
             records = Trainer(config).train(resume=False)
         results[agent] = {key: records[-1][key] for key in KEYS}
         print(agent, {k: round(v, 2) for k, v in results[agent].items()}, file=sys.stderr, flush=True)

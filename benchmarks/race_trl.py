@@ -87,6 +87,7 @@ def run_ours(model: str, steps: int) -> dict:
         max_new_tokens=NEW_TOKENS,
         temperature=TEMPERATURE,
         seed=SEED,
+        eval_problems=0,
         output_dir=tempfile.mkdtemp(prefix="race-ours-"),
     )
     trainer = Trainer(config, GRPOConfig(lr=LR, kl_coef=0.0, clip_low=0.2, clip_high=0.28))

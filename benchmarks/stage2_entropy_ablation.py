@@ -31,7 +31,7 @@ def retrain(study: Path, arm: str, seed: int, output: Path, entropy_coef: float)
 
     original = study / "stage2" / arm / f"seed-{seed}"
     saved = json.loads((original / "train_config.json").read_text(encoding="utf-8"))
-    config = TrainConfig(**{**saved["config"], "output_dir": str(output / "run"), "save_every": 0})
+    config = TrainConfig(**{**saved["config"], "output_dir": str(output / "run"), "save_every": 0, "eval_problems": 0})
     agent_config = agent_classes(config.agent)[1](**{**saved["agent_config"], "entropy_coef": entropy_coef})
     trainer = Trainer(config, agent_config)
     records = trainer.train()

@@ -88,6 +88,7 @@ def test_one_trainer_step(benchmark, tmp_path):
         prompts_per_step=2,
         group_size=4,
         max_new_tokens=NEW_TOKENS,
+        eval_problems=0,
         output_dir=str(tmp_path),
     )
     trainer = Trainer(config)

@@ -64,6 +64,10 @@ STEP_MODES = ("completion", "step")
 DEFAULT_JUDGE = {"sparse": "answer", "outcome": "reference", "process": "reference"}
 
 
+class EmptySplit(ValueError):
+    """The data has no problems in the split asked for (e.g. a tiny dataset's test split)."""
+
+
 @attrs.frozen
 class PendingStep:
     """The state change an action caused, and the judge request it needs (None: no judging)."""
@@ -128,7 +132,7 @@ class ExpRLEnv(gym.Env[str, str]):
         else:
             problems = _checked_problems(problems)
         if not problems:
-            raise ValueError(f"{source!r} has no problems in split {split!r} (test_fraction={test_fraction})")
+            raise EmptySplit(f"{source!r} has no problems in split {split!r} (test_fraction={test_fraction})")
         self.problems: list[Problem] = list(problems)
         self._index = {p.id: i for i, p in enumerate(self.problems)}
         self.reward_mode, self.step_mode, self.render_mode = reward, step_mode, render_mode

@@ -133,22 +133,50 @@ def stated_answers(text: str) -> list[tuple[int, str]]:
     return found
 
 
+ANSWER_FORMATS = ("boxed", "boxed_or_last_number", "boxed_or_stated")
+
+
 def final_answers(text: str, answer_format: str = "boxed") -> list[str]:
     """The distinct final answers a response gives (whitespace-insensitive), in order of appearance.
 
     ``answer_format="boxed"`` reads only ``\\boxed{}``; ``"boxed_or_last_number"`` falls back to the last
-    number in the text when nothing is boxed (useful for tiny models that rarely box).
+    number in the text when nothing is boxed (useful for tiny models that rarely box); ``"boxed_or_stated"``
+    (see :func:`stated_value`) falls back to the last answer stated in words, then to the last number.
     """
-    if answer_format not in ("boxed", "boxed_or_last_number"):
-        raise ValueError(f"answer_format must be 'boxed' or 'boxed_or_last_number', got {answer_format!r}")
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {', '.join(map(repr, ANSWER_FORMATS))}, got {answer_format!r}")
     found = boxed_answers(text)
     if not found and answer_format == "boxed_or_last_number":
         numbers = _LAST_NUMBER.findall(text)
         found = numbers[-1:]
+    elif not found and answer_format == "boxed_or_stated":
+        found = stated_value(text)
     distinct: dict[str, str] = {}
     for answer in found:
         distinct.setdefault(re.sub(r"\s+", "", answer), answer)
     return [a for a in distinct.values() if a]
+
+
+def stated_value(text: str) -> list[str]:
+    """The value an unboxed response ends on: its last answer stated in words ("the answer is 7", "Final
+    Answer: 7"), else its last number; [] when it states no number at all.
+
+    This is the "correct value stated, boxed or not" check (``answer_format="boxed_or_stated"``), a held-out
+    measure that moves before a small model learns to box. It reads *one* value, the response's final one, and
+    never asks whether the reference's value occurs somewhere in the text, because that would be easy to game
+    and would measure nothing: a response listing many numbers, or saying "the answer is 1 ... the answer is
+    2 ...", would pass as soon as one of them is right. With one value read, spraying candidates is worth no
+    more than stating a single guess, and restating the question ("What is 3 + 4?") ends on an operand, which
+    passes only where that operand is the answer (as any single guess would). An answer stated in words wins over
+    a later number, so "the answer is 7. Check: 7 - 4 = 3" reads 7; a box wins over both (in
+    :func:`final_answers`), so on the same responses this check passes wherever the boxed check passes, and a
+    wrong box is not rescued by a right value in the text. The price: a right value followed by more numbers (a
+    response that computes 2, then rambles on to 11) fails, so the measure errs on the strict side.
+    """
+    stated = stated_answers(text)
+    if stated:
+        return [stated[-1][1]]
+    return _LAST_NUMBER.findall(text)[-1:]
 
 
 _VERDICT_WORDS = re.compile(r"^\W*(yes|no|true|false|none|never|always)\b", re.IGNORECASE)

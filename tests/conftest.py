@@ -129,6 +129,7 @@ def tiny_train_flags(output_dir, *extra: str) -> list[str]:
         "--prompts-per-step": "1",
         "--group-size": "2",
         "--max-new-tokens": "8",
+        "--eval-problems": "0",
         "--output-dir": str(output_dir),
     }
     return ["train", *[word for pair in settings.items() for word in pair], *extra]

@@ -79,6 +79,7 @@ def _train_settings(config: CompareConfig, job: Job, root: Path):
             "save_every": config.save_every,
             "device": config.device,
             "final_optimizer": False,  # only the model is kept
+            "eval_problems": 0,  # every arm is evaluated by the comparison itself, on the whole test split
             **settings.run,  # agent, reward, judge, budget, the arm's own (env_options with the judge's options)
         }
     )

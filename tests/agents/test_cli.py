@@ -151,3 +151,52 @@ def test_train_with_an_authors_norm_and_a_judge_without_ratings_is_a_clear_error
     assert "exprl train: error:" in error and "step_ratings" in error and "Traceback" not in error
     if judge is DeclaredProgressOnlyJudge:  # refused before the model is sampled: no step ran, nothing logged
         assert not list(tmp_path.rglob("metrics.jsonl"))
+
+
+def test_train_evaluates_held_out_problems_and_ends_with_a_summary_in_words(tmp_path):
+    folder = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agents.cli",
+            "train",
+            "--model",
+            "tiny-random",
+            "--env-options",
+            '{"size": 60}',
+            "--steps",
+            "2",
+            "--prompts-per-step",
+            "1",
+            "--group-size",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--eval-problems",
+            "4",
+            "--eval-samples",
+            "2",
+            "--output-dir",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 1, 2]
+    for record in (records[0], records[-1]):
+        assert record["eval_problems"] == 4 and record["eval_responses"] == 8
+        assert {"eval_pass@1", "eval_value_stated", "eval_judged_reward"} <= set(record)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["held_out"]["before"]["step"] == 0 and summary["held_out"]["after"]["step"] == 2
+    assert result.stdout.startswith("In 2 steps (") and summary["in_words"] in result.stdout
+    assert "On 4 held-out problems (8 responses), before -> after training:" in result.stdout
+    assert "summary.json" in result.stdout.splitlines()[-1]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("eval_value_stated")] == [0, 2]

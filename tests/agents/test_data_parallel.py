@@ -59,6 +59,7 @@ def flags(steps: int = 2, prompts: int = 4) -> list[str]:
         "--lr": "1e-3",
         "--save-every": "1",
         "--keep-last": "0",
+        "--eval-problems": "0",  # test_two_processes_share_the_held_out_evaluation has it on
     }
     return [word for pair in settings.items() for word in pair]
 
@@ -115,7 +116,7 @@ def test_two_processes_with_global_batch_b_train_every_agent_as_one_process_with
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(extra=AGENT_FLAGS))
     output = launch("torchrun", [str(driver), str(tmp_path / "two"), ",".join(AGENTS), *flags()])
-    assert output.count('"output_dir"') == len(AGENTS)  # one summary per run: rank 0's
+    assert output.count("this summary as JSON:") == len(AGENTS)  # one summary per run: rank 0's
     start = load_file(str(Path(resolve_model("tiny-random")) / "model.safetensors"))
     start["lm_head.weight"] = start.pop("model.embed_tokens.weight")  # tied: a checkpoint names it lm_head
     for agent in AGENTS:
@@ -200,3 +201,20 @@ def test_gathered_rollouts_come_back_in_the_order_one_process_holds_them():
     """Step problems [a, b, c, d], groups of 2: rank 0 took a and c, rank 1 b and d."""
     per_rank = [["a1", "a2", "c1", "c2"], ["b1", "b2", "d1", "d2"]]
     assert distributed.global_order(per_rank, 2) == ["a1", "a2", "b1", "b2", "c1", "c2", "d1", "d2"]
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_held_out_evaluation(tmp_path):
+    two, one = tmp_path / "two", tmp_path / "one"
+    settings = [*flags(steps=1), "--eval-problems", "6", "--eval-samples", "2"]
+    launch("torchrun", ["-m", "agents.cli", "train", *settings, "--output-dir", str(two)])
+    assert main(["train", *settings, "--output-dir", str(one)]) == 0
+    twos, ones = records(two), records(one)
+    assert [r["step"] for r in twos] == [r["step"] for r in ones] == [0, 1]
+    for a, b in zip(ones, twos):  # each rank sampled its share (greedy), rank 0 logged all the responses
+        responses = 2 * b["eval_problems"]  # every test problem: the split of 50 has fewer than 6
+        assert b["eval_responses"] == b["eval_pass@1_scored"] == responses
+        assert 0 < b["eval_judged_reward_scored"] < responses  # the judge leaves some problems unscored
+        assert {k: v for k, v in b.items() if k.startswith("eval_") and k != "eval_seconds"} == {
+            k: v for k, v in a.items() if k.startswith("eval_") and k != "eval_seconds"
+        }

@@ -159,7 +159,14 @@ def test_the_trainer_samples_from_the_server_and_pushes_at_the_start_and_after_e
 
     pushed = []
     monkeypatch.setattr(VLLMServerGenerator, "load_weights", lambda self, model: pushed.append(model))
-    settings = dict(model="tiny-random", env_options='{"size": 50}', judge="vowels", prompts_per_step=2, group_size=2)
+    settings = dict(
+        model="tiny-random",
+        env_options='{"size": 50}',
+        judge="vowels",
+        prompts_per_step=2,
+        group_size=2,
+        eval_problems=0,
+    )
     trainer = Trainer(
         TrainConfig(
             **settings,

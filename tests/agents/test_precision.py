@@ -65,7 +65,14 @@ def test_bf16_is_the_default_on_cuda_only():
 
 
 def test_a_bf16_run_with_gradient_checkpointing_trains_and_resumes_in_fp32(tmp_path):
-    settings = dict(model="tiny-random", env_options='{"size": 50}', judge="vowels", prompts_per_step=2, group_size=2)
+    settings = dict(
+        model="tiny-random",
+        env_options='{"size": 50}',
+        judge="vowels",
+        prompts_per_step=2,
+        group_size=2,
+        eval_problems=0,
+    )
     settings.update(max_new_tokens=8, truncated_reward="judge", output_dir=str(tmp_path / "run"), save_every=1)
     trainer = Trainer(TrainConfig(**settings, steps=1, precision="bf16", gradient_checkpointing=True))
     before = [p.detach().clone() for p in trainer.policy.model.parameters()]

@@ -136,6 +136,7 @@ def test_the_trainer_drives_any_agent_through_the_protocol(tmp_path, monkeypatch
         prompts_per_step=1,
         group_size=2,
         max_new_tokens=6,
+        eval_problems=0,
         output_dir=str(tmp_path / "run"),
     )
     Trainer(config).train()

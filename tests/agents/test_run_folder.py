@@ -29,6 +29,7 @@ SMALL = dict(
     group_size=2,
     max_new_tokens=12,
     truncated_reward="judge",  # the tiny random model never finishes in 12 tokens: pay what the judge says
+    eval_problems=0,  # the held-out evaluation has its own tests
 )
 
 

@@ -117,6 +117,8 @@ def test_exprl_train_runs_a_step_on_a_testbed_model(tmp_path):
             "2",
             "--max-new-tokens",
             "16",
+            "--eval-problems",
+            "0",
             "--output-dir",
             str(tmp_path / "run"),
         ],

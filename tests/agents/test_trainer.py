@@ -21,6 +21,7 @@ SMALL = dict(
     group_size=2,
     max_new_tokens=12,
     truncated_reward="judge",  # the tiny random model never finishes in 12 tokens: pay what the judge says
+    eval_problems=0,  # the held-out evaluation has its own tests
 )
 
 
@@ -284,3 +285,33 @@ def test_the_trainer_zeroes_cut_off_judged_responses_by_default_and_pays_them_as
     else:
         assert default["truncated_zeroed"] == 4 and default["reward_mean"] == 0.0 and judged["reward_mean"] > 0.0
     assert TrainConfig().truncated_reward == "zero"
+
+
+def test_the_held_out_evaluation_brackets_the_run_and_leaves_training_as_it_was(tmp_path):
+    plain = Trainer(config(tmp_path / "plain", steps=2)).train()
+    evaluated = Trainer(config(tmp_path / "eval", steps=2, eval_problems=3, eval_samples=2)).train()
+    assert [r["step"] for r in evaluated] == [0, 1, 2]
+    before, after = evaluated[0], evaluated[-1]
+    assert "reward_mean" not in before and before["eval_problems"] == after["eval_problems"] == 3
+    for record in (before, after):
+        assert record["eval_responses"] == 6 and record["eval_judged_reward_scored"] == 6
+        assert 0.0 <= record["eval_judged_reward"] <= 1.0  # the run's own judge (vowels), paid as the run pays
+        assert record["eval_pass@1"] == record["eval_value_stated"] == 0.0  # a random model states no right value
+    assert "eval_pass@1" not in evaluated[1]
+
+    def training(record):
+        return {k: v for k, v in record.items() if not is_operational(k) and not k.startswith("eval_")}
+
+    assert [training(r) for r in evaluated[1:]] == [training(r) for r in plain]  # its own random stream
+    extended = Trainer(config(tmp_path / "eval", steps=3, eval_problems=3, eval_samples=2)).train()
+    assert [r["step"] for r in extended] == [0, 1, 2, 3] and extended[0] == before  # not evaluated "before" again
+    assert extended[-1]["eval_judged_reward"] is not None
+    text = (tmp_path / "eval" / "run" / "plot.png").read_bytes()
+    assert text.startswith(b"\x89PNG")
+
+
+def test_data_without_a_test_split_trains_without_the_held_out_evaluation_and_says_why(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="exprl"):
+        records = Trainer(config(tmp_path, steps=1, env_options='{"size": 3}', eval_problems=4)).train()
+    assert [r["step"] for r in records] == [1] and "eval_pass@1" not in records[0]
+    assert "no held-out evaluation: 'arith' has no problems in split 'test'" in caplog.text

@@ -203,3 +203,21 @@ def test_reference_judge_with_a_stopped_worker_is_unscorable_and_then_recovers()
     assert verdict.ok and verdict.answer_correct is False and verdict.first_error_step == 1
     assert pool.stats["replaced_stalled"] - stalled_before == 2
     assert judge.answers.counters()["math_replaced_stalled"] == pool.stats["replaced_stalled"]
+
+
+def test_the_stated_value_check_pays_the_right_value_boxed_or_not_and_never_a_spray():
+    judge = make_judge("answer", time_limit=2.0, answer_format="boxed_or_stated")
+    verdicts = judge.score_batch(
+        [
+            item("2", "First, 7 minus 5 gives us 2."),  # right value, not boxed
+            item("2", "7 minus 5 gives us 2, and adding 2 to 7 gives 11."),  # the right value, then more: the last
+            item("7", "Maybe 1, 2, 3, 4, 5, 6, 7, 8 or 9."),  # a spray holding the answer
+            item("7", "The answer is 7. Check: 7 - 4 = 3."),
+            item("7", r"The value is 7, so \boxed{8}."),  # a wrong box is not rescued by the text
+            item("0.5", "so the answer is 1/2."),  # equivalence is math-verify's
+            item("7", "I cannot say."),
+        ]
+    )
+    assert [v.outcome for v in verdicts] == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    assert all(v.ok for v in verdicts) and verdicts[-1].cause == Cause.NO_ANSWER
+    assert all("2" not in v.reason and "7" not in v.reason for v in verdicts)  # the reason quotes no reference

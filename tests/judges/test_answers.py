@@ -46,3 +46,25 @@ def test_many_unclosed_boxes_are_ignored():
 )
 def test_answers_stated_in_words(text, found):
     assert [answer for _, answer in stated_answers(text)] == found
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("8 - 9 = -1\n\nFirst we subtract: it gives us -1.", ["-1"]),  # the last number
+        ("So the answer is 7. Check: 7 - 4 = 3.", ["7"]),  # an answer in words wins over a later number
+        ("The answer is 6. No wait, the answer is 7.", ["7"]),  # only the last statement counts
+        ("1 2 3 4 5 6 7 8 9 10", ["10"]),  # a list of numbers is read as its last one, not as ten candidates
+        ("What is 3 + 4?", ["4"]),  # restating the question ends on an operand
+        (r"7 is the value, so \boxed{8}", ["8"]),  # a box wins over the text
+        (r"\boxed{7} or \boxed{8}", ["7", "8"]),  # several boxes: hedging, as in the boxed check
+        ("no numbers here", []),
+    ],
+)
+def test_the_stated_value_is_the_one_value_a_response_ends_on(text, found):
+    assert final_answers(text, "boxed_or_stated") == found
+
+
+def test_an_unknown_answer_format_names_the_valid_ones():
+    with pytest.raises(ValueError, match="boxed_or_stated"):
+        final_answers("1", "anywhere")
