@@ -11,6 +11,18 @@ from judges import JudgeItem, Status, Verdict, register_judge
 from judges.answers import boxed_answers
 
 CANARY = "CANARY-7f3a9c-REFERENCE-MUST-NOT-LEAK"
+TINY_RUN = dict(
+    model="tiny-random",
+    env="ExpRL-Arith-v0",
+    env_options='{"size": 50}',
+    judge="vowels",
+    prompts_per_step=2,
+    group_size=2,
+    max_new_tokens=12,
+    truncated_reward="judge",  # the tiny random model never finishes in 12 tokens: pay what the judge says
+    eval_problems=0,  # the held-out evaluation has its own tests
+)
+"""A seconds-long ``TrainConfig`` (tiny random model, scripted vowel judge): the trainer tests' shared settings."""
 
 
 class ScriptedJudge:

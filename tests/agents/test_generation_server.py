@@ -18,6 +18,7 @@ import torch
 
 from agents.generation import VLLMServerGenerator, trl_client
 from agents.policy import Policy, SamplingConfig
+from tests.conftest import TINY_RUN
 
 pytest.importorskip("trl", reason="the vllm-server generator uses TRL's client (pip install 'exprl[trl]')")
 
@@ -159,20 +160,10 @@ def test_the_trainer_samples_from_the_server_and_pushes_at_the_start_and_after_e
 
     pushed = []
     monkeypatch.setattr(VLLMServerGenerator, "load_weights", lambda self, model: pushed.append(model))
-    settings = dict(
-        model="tiny-random",
-        env_options='{"size": 50}',
-        judge="vowels",
-        prompts_per_step=2,
-        group_size=2,
-        eval_problems=0,
-    )
     trainer = Trainer(
         TrainConfig(
-            **settings,
+            **{**TINY_RUN, "max_new_tokens": 5},
             steps=2,
-            max_new_tokens=5,
-            truncated_reward="judge",
             output_dir=str(tmp_path / "run"),
             generator="vllm-server",
             generator_url=server.base_url,

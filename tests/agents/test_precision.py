@@ -6,6 +6,7 @@ import torch
 
 from agents.policy import Policy, SamplingConfig
 from agents.trainer import TrainConfig, Trainer, autocast_dtype
+from tests.conftest import TINY_RUN
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +66,7 @@ def test_bf16_is_the_default_on_cuda_only():
 
 
 def test_a_bf16_run_with_gradient_checkpointing_trains_and_resumes_in_fp32(tmp_path):
-    settings = dict(
-        model="tiny-random",
-        env_options='{"size": 50}',
-        judge="vowels",
-        prompts_per_step=2,
-        group_size=2,
-        eval_problems=0,
-    )
-    settings.update(max_new_tokens=8, truncated_reward="judge", output_dir=str(tmp_path / "run"), save_every=1)
+    settings = {**TINY_RUN, "max_new_tokens": 8, "output_dir": str(tmp_path / "run"), "save_every": 1}
     trainer = Trainer(TrainConfig(**settings, steps=1, precision="bf16", gradient_checkpointing=True))
     before = [p.detach().clone() for p in trainer.policy.model.parameters()]
     record = trainer.train()[0]

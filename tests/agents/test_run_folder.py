@@ -17,20 +17,10 @@ import pytest
 import torch
 
 from agents.trainer import TrainConfig, Trainer, is_operational
-from tests.conftest import tiny_train_flags
+from tests.conftest import TINY_RUN, tiny_train_flags
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = dict(
-    model="tiny-random",
-    env="ExpRL-Arith-v0",
-    env_options='{"size": 50}',
-    judge="vowels",
-    prompts_per_step=2,
-    group_size=2,
-    max_new_tokens=12,
-    truncated_reward="judge",  # the tiny random model never finishes in 12 tokens: pay what the judge says
-    eval_problems=0,  # the held-out evaluation has its own tests
-)
+SMALL = TINY_RUN
 
 
 def config(folder, **overrides):
