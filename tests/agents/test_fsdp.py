@@ -41,6 +41,8 @@ def test_fsdp_without_a_launcher_is_refused_with_how_to_launch(monkeypatch):
 
 
 EDGES = """
+import os
+
 import torch
 from agents import distributed, sharding
 from agents.optim import adamw, guarded_step
@@ -66,7 +68,9 @@ def step(k, mine):
     report = guarded_step(params, optimizer, None, mine, 1.0)
     moved = not all(torch.equal(b, p.detach().to_local()) for b, p in zip(before, params))
     said = f"{report.applied} {report.skipped_reason!r} {report.grad_norm:.6g} {moved}"
-    print(f"step {k} rank {world.rank}: {said}", flush=True)
+    # one write of the whole line: both ranks share the launcher's stdout pipe, and an unbuffered print writes the
+    # text and its newline apart, so the two ranks' lines could interleave (a pipe write under 4 KB is atomic)
+    os.write(1, f"step {k} rank {world.rank}: {said}\\n".encode())
 
 
 step(0, [micro(), micro()] if world.rank == 0 else [micro(float("nan"))])  # non-finite on one rank, 2 against 1
