@@ -54,7 +54,7 @@ from judges.rubric import Rubric, cached_rubric
 from judges.steps import split_steps
 from judges.verdict import Cause, JudgeItem, Status, Verdict
 
-VERSION = "reference-3"  # 3: verdicts carry step_ratings
+VERSION = "reference-4"  # 3: verdicts carry step_ratings; 4: computing a result of the reference's path rates 5
 MIN_CHECKPOINTS_WITHOUT_ANSWER = 3
 MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more is a spray (honest: at most 4)
 MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
@@ -350,10 +350,14 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
     """Each step's own rating r_k = (rating - 1) / 4 on the authors' scale, as a next move on the reference's path:
 
     - 1 (contradicts): the step has false arithmetic, or commits to a wrong or a second, different final answer;
-    - 5 (establishes): it states a reference checkpoint that no earlier step stated, or commits to the right
-      final answer;
+    - 5 (establishes): it states a reference checkpoint that no earlier step stated, commits to the right final
+      answer, or computes from known numbers a result of the reference's path (``Rubric.path``, the final value
+      included) that no earlier step computed: the authors' "plainly establishes a key checkpoint or a sub-claim
+      needed right away". Without the last clause a correct step computing a value the question also gives
+      (``9 * 1 = 9``), a trivial one (``5 - 6 = -1``) or the final value before the box rated 4, so the authors'
+      zero-sum DeltaNorm (r_1 - r_K first) pushed against the tokens of a right solution (issue 17);
     - 4 (supports): it does arithmetic on known numbers (the question's, the reference's checkpoints, or results of
-      earlier steps rated 4 or 5) without a new checkpoint: work on the path, or on another route;
+      earlier steps rated 4 or 5) without a new checkpoint or path result: work on another route;
     - 3 (weak): it states or computes values, but not from known numbers (numbers from nowhere), or it restates a
       checkpoint an earlier step already established;
     - 2 (irrelevant): it states nothing this judge can read (prose, setting up, restating the question).
@@ -366,26 +370,37 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
     checkpoints = [c.number for c in rubric.intermediate if c.number is not None]
     known = {_key(v) for v in (*rubric.givens, *checkpoints)}
     seen: set[int] = set()
+    computed: set[int] = set()
     ratings = []
     for k, step in enumerate(claims):
         new = {i for i, number in enumerate(checkpoints) if i not in seen and any(same(number, v) for v in step.values)}
         computes = step.derivations or any(claim.source == "computed" for claim in step.results)
+        grounded = bool(computes) and _from_known([_key(v) for v, _ in step.operands], known)
+        on_path = {i for i, number in enumerate(rubric.path) if i not in computed and _computes(step, number)}
         if step.false or final.error == k:
             rating = CONTRADICTS
-        elif new or (answer_checkable and final.correct and final.step == k):
+        elif new or (grounded and on_path) or (answer_checkable and final.correct and final.step == k):
             rating = ESTABLISHES
-        elif computes and _from_known([_key(v) for v, _ in step.operands], known):
+        elif grounded:
             rating = SUPPORTS
         elif step.values:
             rating = WEAK
         else:
             rating = IRRELEVANT
         seen |= new
+        computed |= on_path if grounded else set()
         if rating >= SUPPORTS:
             known |= {_key(v) for v in step.values}
             known |= {_key(v) for derivation in step.derivations for v in derivation.outputs}
         ratings.append((rating - 1) / 4)
     return tuple(ratings)
+
+
+def _computes(step: StepClaims, number: float) -> bool:
+    """Whether the step computes ``number``: an equation's output or a computed result, not a value merely stated."""
+    outputs = (v for derivation in step.derivations for v in derivation.outputs)
+    results = (claim.value for claim in step.results if claim.source == "computed")
+    return any(same(number, v) for v in (*outputs, *results))
 
 
 def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:

@@ -31,7 +31,7 @@ from judges.claims import analyse_tokens, value_of
 from judges.notation import normalize
 from judges.problem import Problem
 
-RULE_BUILDER_VERSION = "rule-2"
+RULE_BUILDER_VERSION = "rule-3"  # 3: rubrics carry the reference's path
 MAX_INTERMEDIATE = 5
 TRIVIAL = {0.0, 1.0, -1.0}  # too common in any solution to show progress on this one
 CACHE_SIZE = 65536
@@ -91,6 +91,11 @@ class Rubric:
     """Numbers the question gives (digits and number words), which a route may start from."""
     stated: tuple[float, ...] = ()
     """Values the question itself states as results (``a_3 = -1``): repeating them answers nothing."""
+    path: tuple[float, ...] = ()
+    """Every result the reference's equations establish, in order, once each, the final answer included, givens
+    and trivial values too (``9 * 1 = 9``): what a step *computing* one of them moves forward. Checkpoints leave
+    givens and trivial values out because stating one shows nothing; computing one on the reference's path
+    does (the authors' rating 5, "a sub-claim needed right away")."""
 
     @property
     def answer(self) -> Checkpoint | None:
@@ -120,8 +125,8 @@ class SealedRubric:
         """The rubric itself. Only judges call this."""
         data = json.loads(zlib.decompress(base64.b85decode(self._blob)))
         checkpoints = tuple(Checkpoint(**c) for c in data.pop("checkpoints"))
-        givens, stated = tuple(data.pop("givens")), tuple(data.pop("stated"))
-        return Rubric(checkpoints=checkpoints, givens=givens, stated=stated, **data)
+        givens, stated, path = (tuple(data.pop(name)) for name in ("givens", "stated", "path"))
+        return Rubric(checkpoints=checkpoints, givens=givens, stated=stated, path=path, **data)
 
     def __repr__(self) -> str:
         return f"<SealedRubric {self.problem_id} {self.builder} {self.fingerprint}>"
@@ -186,9 +191,11 @@ def build_rule_rubric(problem: Problem) -> Rubric:
     written = _written(problem.question, tokens)
     answer_number = value_of(reference.answer)
     seen = {v for g in written for v in (g, -g)} | TRIVIAL | {answer_number}
-    intermediate = []
+    intermediate, path = [], []
     for index, step in enumerate(reference.steps):
         for value in equation_results(step):
+            if value not in path:
+                path.append(value)
             if value not in seen:
                 seen.add(value)
                 intermediate.append(Checkpoint(f"result of reference step {index + 1}", _plain(value), number=value))
@@ -201,6 +208,7 @@ def build_rule_rubric(problem: Problem) -> Rubric:
         RULE_BUILDER_VERSION,
         question_givens(problem.question, tokens),
         tuple(sorted(question_results(problem.question, tokens))),
+        tuple(path + ([answer_number] if answer_number is not None and answer_number not in path else [])),
     )
 
 

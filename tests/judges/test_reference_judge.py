@@ -103,12 +103,31 @@ def test_each_step_is_rated_on_the_authors_scale_as_a_move_on_the_references_pat
         "Let me think about the weather.\n\n"  # 2: nothing to read
         "195 * 12 = 2340 a month.\n\n"  # 5: a new checkpoint
         "That is 2340 a month.\n\n"  # 3: restates a checkpoint already established
-        "2340 * 12 = 28080\n\n"  # 4: grounded arithmetic that is not a checkpoint
+        "Half of that is 2340 / 2 = 1170.\n\n"  # 4: grounded arithmetic off the reference's path
+        "2340 * 12 = 28080\n\n"  # 5: computes the reference's final value (before boxing it)
         "\\boxed{28080}"  # 5: the right final answer
     )
     verdict = judge.score_batch([JudgeItem(problem, response, "process")])[0]
-    assert verdict.step_ratings == (1.0, 0.25, 1.0, 0.5, 0.75, 1.0)
-    assert verdict.step_scores == (0.25, 0.25, 0.5, 0.5, 0.5, 1.0)  # cumulative progress, a different quantity
+    assert verdict.step_ratings == (1.0, 0.25, 1.0, 0.5, 0.75, 1.0, 1.0)
+    assert verdict.step_scores == (0.25, 0.25, 0.5, 0.5, 0.5, 0.5, 1.0)  # cumulative progress, a different quantity
+
+
+def test_a_right_solution_rates_5_at_every_step_even_where_checkpoints_leave_values_out(judge):
+    """Issue 17: a reference step computing a value the question also gives (9 * 1 = 9) or a trivial one (-1) is no
+    checkpoint, but computing it is the reference's next move; rated 4, the authors' DeltaNorm (zero-sum over the
+    steps) gave a right solution's first tokens a negative advantage."""
+    from agents.privileged import reference_response
+    from exprl_env.domains.arith import load_arith
+
+    problem = load_arith(size=2, seed=5, n_ops=3, max_operand=9)[0]  # 9 * 1 = 9, 5 - 6 = -1, -1 + 9 = 8
+    response = reference_response(problem.reference.unseal())
+    verdict = judge.score_batch([JudgeItem(problem, response, "process")])[0]
+    assert verdict.step_scores == (0.0, 0.0, 0.0, 1.0)  # no intermediate checkpoint: cumulative progress waits
+    assert verdict.step_ratings == (1.0, 1.0, 1.0, 1.0)
+    stated = "The product is 9.\n\n" + response  # stating a path value is not computing it: weak (3)
+    assert judge.score_batch([JudgeItem(problem, stated, "process")])[0].step_ratings[0] == 0.5
+    off_path = response.replace("5 - 6 = -1\n\n-1 + 9 = 8", "5 + 6 = 11\n\n11 + 9 = 20").replace("{8}", "{20}")
+    assert judge.score_batch([JudgeItem(problem, off_path, "process")])[0].step_ratings == (1.0, 0.75, 0.75, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +136,7 @@ def test_each_step_is_rated_on_the_authors_scale_as_a_move_on_the_references_pat
         # False arithmetic rates 1; the step after it is rated on its own (as the authors' judge sees one step).
         (
             "6 * 2 = 12 days a month.\n\n195 * 12 = 2341 a month.\n\n2340 * 12 = 28080\n\n\\boxed{28080}",
-            (1.0, 0.0, 0.75, 1.0),
+            (1.0, 0.0, 1.0, 1.0),  # the step after computes the final value from a known checkpoint
         ),
         ("6 * 2 = 12\n\n\\boxed{7}", (1.0, 0.0)),  # a wrong final answer contradicts the reference
         ("7 * 3 = 21\n\n\\boxed{7}", (0.5, 0.0)),  # true arithmetic on numbers from nowhere is weak
