@@ -9,7 +9,8 @@
   template, seeded so every machine builds the same weights; for tests and smoke runs.
 - ``testbed``: a small Llama with a character vocabulary, pretrained from scratch on worked ``ExpRL-Arith-v0``
   solutions (:mod:`agents.testbed`), the controlled world where a study has statistical power; a few minutes to
-  build on 2 cores, cached in a folder named by its recipe's fingerprint.
+  build on 2 cores, cached in a folder named by its recipe's fingerprint; ``testbed-slips`` is the same recipe
+  pretrained on solutions that sometimes miscalculate (:data:`agents.testbed.VARIANTS`).
 - anything else (a local folder, a hub id) is returned unchanged.
 
 The cache is ``$EXPRL_CACHE`` or ``~/.cache/exprl``; a file lock keeps concurrent processes (a test
@@ -40,8 +41,11 @@ def resolve_model(name_or_path: str) -> str:
         return str(smollm2_folder())
     if name_or_path.lower() == TINY_RANDOM:
         return str(_built(TINY_RANDOM, _build_tiny_random))
-    if name_or_path.lower() == TESTBED:
-        return str(testbed_folder())
+    if name_or_path.lower().startswith(TESTBED):
+        from agents.testbed import VARIANTS  # testbed, testbed-slips
+
+        if name_or_path.lower() in VARIANTS:
+            return str(testbed_folder(VARIANTS[name_or_path.lower()]))
     return name_or_path
 
 

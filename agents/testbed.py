@@ -25,6 +25,10 @@ few minutes on problems of the same generator, in the same step format the refer
   the time, and four-operation ones (never seen whole) rarely, while often writing some right steps
   (``benchmarks/results/testbed/base_rates.md``). Trained on 1-2 operations only, it finished no three-operation
   chain (judged reward 0.02); 600 steps instead of 2000 left even one-operation chains at pass@1 ~0.3.
+- **Slips** (``slip_rate``, the ``testbed-slips`` alias): the default's failures are arithmetic it never learned,
+  which a few hundred RL problems cannot teach. With slips in its pretraining solutions (a step's result off by 1
+  or 2, the rest of the chain built on it) the model knows the arithmetic and still miscalculates now and then, as
+  a sampled language model does: resampling fixes many failures, which is what RL can turn into pass@1.
 - **Determinism**: the seed fixes the initial weights, the data pool and the batch order; on one machine and
   thread count the same config builds the same weights.
 
@@ -93,15 +97,29 @@ class TestbedConfig:
     """Width of each MLP."""
     max_positions: int = 512
     """Longest prompt plus response the model is built for (in characters)."""
+    slip_rate: float = attrs.field(
+        default=0.0, validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
+    )
+    """Chance that a step of a pretraining solution slips: its result is off by 1 or 2 and the steps after carry on
+    from the wrong value (:func:`slipped_response`). The model then knows the arithmetic but sometimes miscalculates,
+    so a resample often fixes what one sample got wrong (pass@k well above pass@1): the regime where RL can raise
+    held-out success by removing slips, and where step rewards can say which step slipped."""
 
     def fingerprint(self) -> str:
-        """A short hash of every field: names the cache folder so a changed recipe is rebuilt."""
-        text = json.dumps(attrs.asdict(self), sort_keys=True)
+        """A short hash of every field: names the cache folder so a changed recipe is rebuilt. ``slip_rate``, added
+        later, enters only when set, so the models built before it keep their names."""
+        fields = attrs.asdict(self)
+        if not self.slip_rate:
+            del fields["slip_rate"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 DEFAULT = TestbedConfig()
 """The recipe behind ``--model testbed``."""
+VARIANTS = {"testbed": DEFAULT, "testbed-slips": TestbedConfig(slip_rate=0.2)}
+"""Model aliases (:func:`agents.models.resolve_model`) and their recipes: ``testbed-slips`` is the default recipe
+with a slip in a fifth of the pretraining steps."""
 
 
 def make_tokenizer():
@@ -161,7 +179,7 @@ def pretraining_examples(config: TestbedConfig, prompt_ids, tokenizer) -> list[t
 
     held_out = held_out_questions(config.max_operand)
     pool_size = max(64, config.steps * config.batch_size // len(config.chain_lengths))
-    pools = []
+    pools, rng = [], random.Random(config.seed * 1000 + 7)  # the slips' own stream: the problems stay the same
     for n_ops in config.chain_lengths:
         seed = config.seed * 1000 + 100 + n_ops  # never 0: the environment's own problem set uses seed 0
         problems = load_arith(size=pool_size, seed=seed, n_ops=n_ops, max_operand=config.max_operand)
@@ -169,12 +187,34 @@ def pretraining_examples(config: TestbedConfig, prompt_ids, tokenizer) -> list[t
         for problem in problems:
             if problem.question in held_out:
                 continue
-            prompt, target = build_prompt(problem.question), reference_response(problem.reference.unseal())
+            prompt, reference = build_prompt(problem.question), problem.reference.unseal()
+            target = slipped_response(problem.question, rng, config.slip_rate) if config.slip_rate else None
+            target = target or reference_response(reference)
             check_characters(prompt + target)
             ids = tokenizer.encode(target, add_special_tokens=False) + [tokenizer.eos_token_id]
             pool.append((prompt_ids(prompt), ids))
         pools.append(pool)
     return [example for group in zip(*pools) for example in group]
+
+
+def slipped_response(question: str, rng: random.Random, slip_rate: float) -> str | None:
+    """A worked solution of an ``ExpRL-Arith-v0`` question in which each step slips with chance ``slip_rate`` (its
+    result off by 1 or 2, the next steps built on it, the final answer the wrong chain's), written as references
+    are; None when no step slipped (the caller uses the reference itself)."""
+    from agents.privileged import reference_response
+    from exprl_env.domains.arith import worked_steps
+    from judges.problem import Reference
+
+    tokens = question.removeprefix("What is ").removesuffix("?").split()
+    operands, operators = [int(t) for t in tokens[::2]], tokens[1::2]
+    slipped = []
+
+    def slip(result: int) -> int:
+        slipped.append(rng.random() < slip_rate)
+        return result + rng.choice((-2, -1, 1, 2)) if slipped[-1] else result
+
+    steps, value = worked_steps(operands, operators, slip)
+    return reference_response(Reference(tuple(steps), str(value))) if any(slipped) else None
 
 
 def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import operator
 import random
+from collections.abc import Callable
 
 from exprl_env.checks import check_int, check_str
 from judges.problem import Problem, SealedReference
@@ -17,13 +18,19 @@ from judges.problem import Problem, SealedReference
 _APPLY = {"+": operator.add, "-": operator.sub, "*": operator.mul}
 
 
-def worked_steps(operands: list[int], operators: list[str]) -> tuple[list[str], int]:
-    """Evaluate ``operands[0] op operands[1] ...`` one operation at a time; returns (steps, value)."""
+def worked_steps(
+    operands: list[int], operators: list[str], slip: Callable[[int], int] | None = None
+) -> tuple[list[str], int]:
+    """Evaluate ``operands[0] op operands[1] ...`` one operation at a time; returns (steps, value).
+
+    ``slip`` (the testbed's pretraining noise) may replace each step's result: later steps carry on from the
+    slipped value, as a solver who miscalculates once and goes on does."""
     values, ops, steps = list(operands), list(operators), []
     while ops:
         index = ops.index("*") if "*" in ops else 0
         left, right, op = values[index], values[index + 1], ops[index]
         result = _APPLY[op](left, right)
+        result = result if slip is None else slip(result)
         steps.append(f"{left} {op} {right} = {result}")
         values[index : index + 2] = [result]
         del ops[index]

@@ -129,3 +129,51 @@ def test_exprl_train_runs_a_step_on_a_testbed_model(tmp_path):
     assert result.returncode == 0, result.stderr
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and "finished_fraction" in metrics[0]
+
+
+# --- slips: the testbed-slips variant's pretraining noise (issue 17) ------------------------------------------
+
+
+def test_a_slipped_solution_carries_the_wrong_value_on_and_boxes_the_wrong_chains_answer():
+    import random
+
+    from agents.testbed import slipped_response
+
+    question = "What is 5 - 6 + 9 * 1?"  # the reference: 9 * 1 = 9, 5 - 6 = -1, -1 + 9 = 8
+    assert slipped_response(question, random.Random(0), 0.0) is None  # nothing slipped: the caller keeps the reference
+    response = slipped_response(question, random.Random(0), 0.999)  # every step slips
+    steps = response.split("\n\n")
+    equations = [step.replace(" = ", " ").split() for step in steps[:-1]]
+    (a, _, b, first), (c, _, d, second), (e, _, f, third) = equations
+    assert (a, b, c, d) == ("9", "1", "5", "6")
+    assert abs(int(first) - 9) in (1, 2) and abs(int(second) + 1) in (1, 2)
+    assert (e, f) == (second, first)  # the third step adds the two slipped results, not the right ones
+    assert abs(int(third) - (int(second) + int(first))) in (1, 2)
+    assert steps[-1] == f"The final answer is \\boxed{{{third}}}."
+
+
+def test_the_slip_rate_is_checked_and_names_its_own_cache_folder_while_older_recipes_keep_theirs(monkeypatch):
+    from agents.testbed import DEFAULT, VARIANTS
+
+    assert DEFAULT.fingerprint() == "2e51cd02a6"  # the cache name of every testbed built before slips existed
+    assert VARIANTS["testbed-slips"].fingerprint() != DEFAULT.fingerprint()
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="slip_rate"):
+            TestbedConfig(slip_rate=bad)
+    built = []
+    monkeypatch.setattr(models, "testbed_folder", lambda config=None: built.append(config) or "folder")
+    assert models.resolve_model("testbed-slips") == "folder" and built == [VARIANTS["testbed-slips"]]
+    assert models.resolve_model("testbed-runs/model") == "testbed-runs/model"  # a path, not an alias
+
+
+def test_slipped_pretraining_data_keeps_the_problems_and_slips_about_the_set_rate():
+    from agents.testbed import pretraining_examples
+
+    tokenizer = make_tokenizer()
+    prompt_ids = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731 - the ids only
+    clean = pretraining_examples(attrs.evolve(SMALL, steps=100), prompt_ids, tokenizer)
+    slipped = pretraining_examples(attrs.evolve(SMALL, steps=100, slip_rate=0.2), prompt_ids, tokenizer)
+    assert [p for p, _ in clean] == [p for p, _ in slipped]  # the same problems in the same order
+    changed = sum(a != b for (_, a), (_, b) in zip(clean, slipped)) / len(clean)
+    expected = sum(1 - 0.8**n for n in SMALL.chain_lengths) / len(SMALL.chain_lengths)  # a chain slips somewhere
+    assert abs(changed - expected) < 0.08, (changed, expected)
