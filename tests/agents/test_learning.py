@@ -34,9 +34,11 @@ correct one-operation answer (the judge rates the correct step 0.75 and the fina
 the result gets -0.25). Self-distillation at lr 1e-3 raised its held-out reverse KL; PPO fell (one seed).
 
 **So, in CI**: SFT rising by a margin, and GRPO's sign guarded by its negated-advantage control (a sign error
-collapses held-out pass@1: 0.272 -> 0.047, where the right sign keeps 0.269). **Not in CI** (open, issue 17): a
-"rises by a margin" test for GRPO with process rewards, PPO, REINFORCE and self-distillation; none was found to
-rise at the settings tried, so there is no margin to assert. ``benchmarks/learning_margins.py`` holds their arms.
+collapses held-out pass@1: 0.272 -> 0.047, where the right sign keeps 0.269). **Not in CI**: "rises by a margin"
+for the RL agents. None rose on this testbed at a CI budget; on ``testbed-slips`` GRPO (sparse, outcome, process)
+does rise, in 10-15 minutes per arm: ``benchmarks/test_learning_study.py`` asserts it when run with
+``EXPRL_STUDY=1``. PPO, REINFORCE and self-distillation have no rising test yet (open, issue 17);
+``benchmarks/learning_margins.py`` holds their arms.
 
 **Budget**: the build is 1000 optimizer steps of a 0.3M-parameter model; each learning run is 20-30 steps plus two
 held-out evaluations, 5-25 s of one CPU thread.
