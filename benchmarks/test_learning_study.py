@@ -58,6 +58,7 @@ GAINS = {
 every seed (``results.jsonl`` of the study)."""
 
 
+@pytest.mark.timeout(3600)  # 10-15 min per arm on one thread, the testbed-slips build (11 min) on first use
 @pytest.mark.parametrize("arm", sorted(GAINS))
 def test_rl_raises_held_out_success_on_the_slips_testbed(arm, tmp_path):
     from agents.compare import CompareConfig, run_compare
