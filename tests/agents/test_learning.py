@@ -31,7 +31,8 @@ reward 0.23. At one operation the environment's train and test splits share almo
 agent raised held-out success within a CI budget (GRPO sparse at lr 3e-4 over 5 seeds: -0.035 ± 0.046), higher
 rates (1e-3) collapse every GRPO variant, and GRPO with process rewards under the default DeltaNorm *penalises* a
 correct one-operation answer (the judge rates the correct step 0.75 and the final-answer step 1.0, so the step holding
-the result gets -0.25). Self-distillation at lr 1e-3 raised its held-out reverse KL; PPO fell (one seed).
+the result gets -0.25; judge ``reference-3``: since ``reference-4`` both steps rate 1.0). Self-distillation at
+lr 1e-3 raised its held-out reverse KL; PPO fell (one seed).
 
 **So, in CI**: SFT rising by a margin, and GRPO's sign guarded by its negated-advantage control (a sign error
 collapses held-out pass@1: 0.272 -> 0.047, where the right sign keeps 0.269). **Not in CI**: "rises by a margin"
