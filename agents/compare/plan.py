@@ -77,6 +77,11 @@ ARMS = {
     "exprl_process_end": _process_arm("end", "EndNorm: r_k - r_K"),
     "exprl_process_group": _process_arm("group", "GroupNorm as the authors' code computes it"),
     "exprl_process_zero": _process_arm("delta_zero", "ours: s_k - s_{k-1} with s_0 = 0"),
+    # Our other RL agents on the judged step reward (opt-in; the authors ran neither, so no paper recipe).
+    "ppo_process": Arm("ppo", "process", "reference", "PPO (value head, GAE) on the judged step reward", judged=True),
+    "reinforce_process": Arm(
+        "reinforce", "process", "reference", "REINFORCE (leave-one-out baseline) on the judged outcome", judged=True
+    ),
     # The two baselines train on references, not on the judge's reward; their environments pay the trainer's
     # default (process reward, offline reference judge) only so their training curves are comparable.
     "sft": Arm("sft", "process", "reference", "SFT on the reference solutions", role="sft"),
@@ -128,7 +133,9 @@ def parse_arms(text: str) -> tuple[str, ...]:
 
 
 def _arms_validator(instance: Any, attribute: Any, value: str) -> None:
-    parse_arms(value)
+    without = [name for name in parse_arms(value) if instance.preset and not ARMS[name].role]
+    if without:
+        raise ValueError(f"arm(s) {without} have no recipe in --preset {instance.preset} (the authors ran no such arm)")
 
 
 _positive = attrs.validators.ge(1)

@@ -36,7 +36,7 @@ def test_unknown_arm_is_named_with_the_valid_ones():
     with pytest.raises(
         ValueError,
         match=r"unknown arm 'dqn'; arms: \['sparse_grpo', 'exprl_outcome', 'exprl_process', 'exprl_process_end', "
-        r"'exprl_process_group', 'exprl_process_zero', 'sft', 'self_distill'\]",
+        r"'exprl_process_group', 'exprl_process_zero', 'ppo_process', 'reinforce_process', 'sft', 'self_distill'\]",
     ):
         CompareConfig(arms="sft,dqn")
     with pytest.raises(ValueError, match="given twice"):
@@ -51,6 +51,8 @@ def test_arms_use_the_documented_agent_reward_and_judge():
         "exprl_process_end": ("grpo", "process", "reference"),
         "exprl_process_group": ("grpo", "process", "reference"),
         "exprl_process_zero": ("grpo", "process", "reference"),
+        "ppo_process": ("ppo", "process", "reference"),
+        "reinforce_process": ("reinforce", "process", "reference"),
         "sft": ("sft", "process", "reference"),
         "self_distill": ("self_distill", "process", "reference"),
     }
@@ -60,11 +62,13 @@ def test_arms_use_the_documented_agent_reward_and_judge():
         "exprl_process_end": "end",
         "exprl_process_group": "group",
         "exprl_process_zero": "delta_zero",
+        "ppo_process": None,
+        "reinforce_process": None,
         "sft": None,
         "self_distill": None,
     }
     judged = ["exprl_outcome", "exprl_process", "exprl_process_end", "exprl_process_group", "exprl_process_zero"]
-    assert [name for name, arm in ARMS.items() if arm.judged] == judged
+    assert [name for name, arm in ARMS.items() if arm.judged] == [*judged, "ppo_process", "reinforce_process"]
     assert CompareConfig().arm_names == ("sparse_grpo", "exprl_outcome", "exprl_process", "sft", "self_distill")
 
 
@@ -151,6 +155,18 @@ def test_the_paper_preset_sets_each_arm_and_explicit_flags_override_it_for_every
     assert changed["stage 2 max_new_tokens"] == ("16384 (stage2)", 8)
     assert config.eval_sampling == (8, 0.8)
     assert config.command() == "exprl compare --preset paper --steps 1 --group-size 2 --max-new-tokens 8"
+
+
+def test_an_arm_the_authors_never_ran_is_refused_under_their_preset():
+    with pytest.raises(ValueError, match=r"arm\(s\) \['ppo_process'\] have no recipe in --preset paper"):
+        CompareConfig(preset="paper", arms="exprl_process,ppo_process")
+    settings = arm_settings(CompareConfig(arms="ppo_process,reinforce_process", lr=3e-5), "ppo_process", 1)
+    assert (settings.run["agent"], settings.run["reward"], settings.run["judge"], settings.agent) == (
+        "ppo",
+        "process",
+        "reference",
+        {"lr": 3e-5},
+    )
 
 
 def test_the_preset_derives_the_authors_epochs_from_the_training_problems():
