@@ -5,9 +5,11 @@ testbed the missing skill is arithmetic facts, and no few-minute run taught them
 testbed recipe with slips in its pretraining solutions, so a resample often fixes what a sample got wrong) the
 three RL arms of the slips study (``benchmarks/results/testbed/slips/compare``: 300 steps x 8 problems x 8
 samples, lr 3e-5, two-operation chains) raised the held-out judged process reward on every seed, and held-out
-pass@1 on every seed but one (ExpRL-process, seed 2). Each test here reruns seed 0 of one arm with the study's
-settings through ``exprl compare`` and asserts that each measure that rose on every seed rises again, by the
-margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
+pass@1 on every seed but one (ExpRL-process, seed 2); PPO and REINFORCE on the judged step reward (the opt-in
+arms ``ppo_process``, ``reinforce_process``, same settings, 2 seeds: ``slips/ppo_reinforce``) raised the judged
+reward on both seeds, and pass@1 on both (PPO) or one (REINFORCE). Each test here reruns seed 0 of one arm
+with the study's settings through ``exprl compare`` and asserts that each measure that rose on every seed rises
+again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
 
 They take 10-15 minutes each on one CPU thread, plus the ``testbed-slips`` build (about 11 minutes, cached) the first
 time, so they run only when asked for::
@@ -54,9 +56,12 @@ GAINS = {
     "exprl_outcome": {"pass@1": (0.0216, 0.0129, 0.0259), "judged_process_reward": (0.0765, 0.0700, 0.1228)},
     # pass@1 rose on seeds 0 and 1 only (+0.0129, +0.0453, -0.0043): no margin to assert; its own reward rose on all
     "exprl_process": {"judged_process_reward": (0.0733, 0.1002, 0.1024)},
+    # Seeds 0-1 only (benchmarks/results/testbed/slips/ppo_reinforce); REINFORCE's pass@1: -0.0022, +0.0323
+    "ppo_process": {"pass@1": (0.0194, 0.0216), "judged_process_reward": (0.0851, 0.1056)},
+    "reinforce_process": {"judged_process_reward": (0.0690, 0.0905)},
 }
-"""The study's per-seed gains over the same seed's base model (seeds 0-2), per arm, for each measure that rose on
-every seed (``results.jsonl`` of the study)."""
+"""The studies' per-seed gains over the same seed's base model, per arm, for each measure that rose on every seed
+(``results.jsonl`` of ``slips/compare``, seeds 0-2, and of ``slips/ppo_reinforce``, seeds 0-1)."""
 
 
 @pytest.mark.timeout(3600)  # 10-15 min per arm on one thread, the testbed-slips build (11 min) on first use
