@@ -155,7 +155,8 @@ class CompareConfig:
     arithmetic); pass '{}' for environments without these options."""
     arms: str = attrs.field(default=",".join(DEFAULT_ARMS), validator=_arms_validator)
     """Comma list of stage-1 arms: sparse_grpo, exprl_outcome, exprl_process, sft, self_distill (the default), and
-    exprl_process_end, exprl_process_group, exprl_process_zero (the other process norms)."""
+    exprl_process_end, exprl_process_group, exprl_process_zero (the other process norms), ppo_process and
+    reinforce_process (our other RL agents on the judged step reward; not under --preset paper)."""
     seeds: int = attrs.field(default=3, validator=_positive)
     """Number of seeds: 0, 1, ... seeds-1 (each seeds data order, sampling and evaluation, the same for every arm)."""
     steps: int = attrs.field(default=20, validator=_positive)
