@@ -377,9 +377,10 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
         computes = step.derivations or any(claim.source == "computed" for claim in step.results)
         grounded = bool(computes) and _from_known([_key(v) for v, _ in step.operands], known)
         on_path = {i for i, number in enumerate(rubric.path) if i not in computed and _computes(step, number)}
+        on_path = on_path if grounded else set()  # a path value computed from numbers from nowhere is not a move
         if step.false or final.error == k:
             rating = CONTRADICTS
-        elif new or (grounded and on_path) or (answer_checkable and final.correct and final.step == k):
+        elif new or on_path or (answer_checkable and final.correct and final.step == k):
             rating = ESTABLISHES
         elif grounded:
             rating = SUPPORTS
@@ -388,7 +389,7 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
         else:
             rating = IRRELEVANT
         seen |= new
-        computed |= on_path if grounded else set()
+        computed |= on_path
         if rating >= SUPPORTS:
             known |= {_key(v) for v in step.values}
             known |= {_key(v) for derivation in step.derivations for v in derivation.outputs}
