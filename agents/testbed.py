@@ -104,22 +104,35 @@ class TestbedConfig:
     from the wrong value (:func:`slipped_response`). The model then knows the arithmetic but sometimes miscalculates,
     so a resample often fixes what one sample got wrong (pass@k well above pass@1): the regime where RL can raise
     held-out success by removing slips, and where step rewards can say which step slipped."""
+    teacher_share: float = attrs.field(
+        default=0.0, validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
+    )
+    """Share of the pretraining problems asked the way the self-distillation teacher is asked (one user turn: the
+    problem, its reference solution, the request to solve it: :data:`agents.privileged.TEACHER_USER_TURN`), the
+    target the reference itself, never slipped. A large language model reads a solution put in its context; this
+    one has to be shown how, or self-distillation's teacher is a model prompted in a format it never saw."""
 
     def fingerprint(self) -> str:
-        """A short hash of every field: names the cache folder so a changed recipe is rebuilt. ``slip_rate``, added
-        later, enters only when set, so the models built before it keep their names."""
+        """A short hash of every field: names the cache folder so a changed recipe is rebuilt. ``slip_rate`` and
+        ``teacher_share``, added later, enter only when set, so the models built before them keep their names."""
         fields = attrs.asdict(self)
-        if not self.slip_rate:
-            del fields["slip_rate"]
+        for later in ("slip_rate", "teacher_share"):
+            if not fields[later]:
+                del fields[later]
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 DEFAULT = TestbedConfig()
 """The recipe behind ``--model testbed``."""
-VARIANTS = {"testbed": DEFAULT, "testbed-slips": TestbedConfig(slip_rate=0.2)}
+VARIANTS = {
+    "testbed": DEFAULT,
+    "testbed-slips": TestbedConfig(slip_rate=0.2),
+    "testbed-slips-teacher": TestbedConfig(slip_rate=0.2, teacher_share=0.25),
+}
 """Model aliases (:func:`agents.models.resolve_model`) and their recipes: ``testbed-slips`` is the default recipe
-with a slip in a fifth of the pretraining steps."""
+with a slip in a fifth of the pretraining steps; ``testbed-slips-teacher`` also asks a quarter of its problems in
+the self-distillation teacher's format, so the teacher can use the reference it is shown."""
 
 
 def make_tokenizer():
@@ -171,15 +184,17 @@ def held_out_questions(max_operand: int) -> set[str]:
 
 
 def pretraining_examples(config: TestbedConfig, prompt_ids, tokenizer) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, target ids) pairs, a pool per chain length interleaved: the policy's prompt for each problem and
-    its reference response closed by end-of-sequence. ``prompt_ids`` is the policy's prompt path."""
-    from agents.privileged import reference_response
+    """(prompt ids, target ids) pairs, a pool per chain length interleaved: the policy's prompt for each problem (or,
+    for ``teacher_share`` of them, the self-distillation teacher's) and its response closed by end-of-sequence.
+    ``prompt_ids`` is the policy's prompt path."""
+    from agents.privileged import reference_response, teacher_messages
     from exprl_env.domains.arith import load_arith
     from exprl_env.prompt import build_prompt
 
     held_out = held_out_questions(config.max_operand)
     pool_size = max(64, config.steps * config.batch_size // len(config.chain_lengths))
     pools, rng = [], random.Random(config.seed * 1000 + 7)  # the slips' own stream: the problems stay the same
+    teacher_rng = random.Random(config.seed * 1000 + 11)  # and the teacher's: the slips stay the same too
     for n_ops in config.chain_lengths:
         seed = config.seed * 1000 + 100 + n_ops  # never 0: the environment's own problem set uses seed 0
         problems = load_arith(size=pool_size, seed=seed, n_ops=n_ops, max_operand=config.max_operand)
@@ -189,12 +204,20 @@ def pretraining_examples(config: TestbedConfig, prompt_ids, tokenizer) -> list[t
                 continue
             prompt, reference = build_prompt(problem.question), problem.reference.unseal()
             target = slipped_response(problem.question, rng, config.slip_rate) if config.slip_rate else None
+            if config.teacher_share and teacher_rng.random() < config.teacher_share:
+                _, prompt = teacher_messages(prompt, reference, "user")  # no system turn: the authors' form
+                target = None  # the teacher copies the reference it is shown
             target = target or reference_response(reference)
             check_characters(prompt + target)
             ids = tokenizer.encode(target, add_special_tokens=False) + [tokenizer.eos_token_id]
             pool.append((prompt_ids(prompt), ids))
         pools.append(pool)
     return [example for group in zip(*pools) for example in group]
+
+
+def prompt_format(prompt: Sequence[int]) -> tuple[int, ...]:
+    """Which prompt format an example is in (the student's or the teacher's): its first few tokens, which differ."""
+    return tuple(prompt[:4])
 
 
 def slipped_response(question: str, rng: random.Random, slip_rate: float) -> str | None:
@@ -225,8 +248,17 @@ def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def target_loss(policy, examples: Sequence[tuple[list[int], list[int]]], shared: int):
-    """Mean negative log-likelihood of the targets' tokens given their prompts.
+def shared_prefixes(examples: Sequence[tuple[list[int], list[int]]]) -> dict[tuple[int, ...], int]:
+    """Per prompt format (:func:`prompt_format`), how many leading tokens all of its prompts share: computed once
+    per build over the whole pool."""
+    formats: dict[tuple[int, ...], list] = {}
+    for prompt, _ in examples:
+        formats.setdefault(prompt_format(prompt), []).append(prompt)
+    return {key: shared_prefix_length(prompts) for key, prompts in formats.items()}
+
+
+def target_nll(policy, examples: Sequence[tuple[list[int], list[int]]], shared: int):
+    """(summed negative log-likelihood of the targets' tokens given their prompts, how many target tokens).
 
     Every prompt starts with the same ``shared`` tokens (the instruction is two thirds of a prompt), so the batch
     goes through :meth:`agents.policy.Policy.token_logprobs` as that one shared prefix plus per-row continuations
@@ -241,7 +273,17 @@ def target_loss(policy, examples: Sequence[tuple[list[int], list[int]]], shared:
     for row, (prompt, target) in enumerate(examples):
         start = len(prompt) - shared
         weights[row, start : start + len(target)] = 1.0
-    return -(logp * weights).sum() / weights.sum()
+    return -(logp * weights).sum(), weights.sum()
+
+
+def batch_loss(policy, batch: Sequence[tuple[list[int], list[int]]], shared: dict[tuple[int, ...], int]):
+    """Mean negative log-likelihood per target token of a batch, each prompt format (:func:`prompt_format`) run
+    as its own shared prefix (``shared``: that format's prefix length over the whole pool)."""
+    groups: dict[tuple[int, ...], list] = {}
+    for example in batch:
+        groups.setdefault(prompt_format(example[0]), []).append(example)
+    parts = [target_nll(policy, group, shared[key]) for key, group in groups.items()]
+    return sum(nll for nll, _ in parts) / sum(tokens for _, tokens in parts)
 
 
 def learning_rate(config: TestbedConfig, step: int) -> float:
@@ -282,7 +324,7 @@ def build_testbed(folder: Path, config: TestbedConfig = DEFAULT, log_every: int 
     model = LlamaForCausalLM(model_config)
     policy = Policy(model, tokenizer, "testbed")
     examples = pretraining_examples(config, policy.prompt_ids, tokenizer)
-    shared = shared_prefix_length([prompt for prompt, _ in examples])
+    shared = shared_prefixes(examples)
     order = random.Random(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=0.01)
     losses = []
@@ -290,7 +332,7 @@ def build_testbed(folder: Path, config: TestbedConfig = DEFAULT, log_every: int 
     for step in range(config.steps):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, step)
-        loss = target_loss(policy, order.sample(examples, min(config.batch_size, len(examples))), shared)
+        loss = batch_loss(policy, order.sample(examples, min(config.batch_size, len(examples))), shared)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -160,7 +160,7 @@ def reference_logp(policy) -> float:
     import torch
 
     from agents.privileged import reference_response
-    from agents.testbed import shared_prefix_length, target_loss
+    from agents.testbed import shared_prefix_length, target_nll
     from exprl_env.prompt import build_prompt
 
     tokenizer = policy.tokenizer
@@ -173,7 +173,8 @@ def reference_logp(policy) -> float:
         for p in held_out_problems()
     ]
     with torch.no_grad():
-        return -float(target_loss(policy, examples, shared_prefix_length([e[0] for e in examples])))
+        nll, tokens = target_nll(policy, examples, shared_prefix_length([e[0] for e in examples]))
+    return -float(nll / tokens)
 
 
 def minus_reverse_kl(policy, teacher, seed: int = EVAL_SEED) -> float:

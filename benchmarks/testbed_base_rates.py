@@ -7,7 +7,9 @@ temperature, and writes ``base_rates.json`` and ``base_rates.md`` (command, buil
 Per chain length (``n_ops``): pass@1 and pass@k with the sparse answer check and the mean judged process reward of
 the ``reference`` judge, all from :func:`agents.evaluate.evaluate`; and, from a second sampling pass, how often
 the first step is the reference's first step and what fraction of the reference's steps appear in a response
-(the reference is opened here, as ``exprl judge-check`` does, to describe the model, never to train it).
+(the reference is opened here, as ``exprl judge-check`` does, to describe the model, never to train it). With
+``--teacher``, also how the model does as the self-distillation teacher (:func:`agents.privileged.teacher_messages`,
+the authors' user turn): how often, shown the reference, it boxes the right answer and copies the reference whole.
 
     python -m benchmarks.testbed_base_rates --output-dir benchmarks/results/testbed
 """
@@ -52,6 +54,27 @@ def step_matches(policy, n_ops: int, max_operand: int, samples: int, sampling, s
     }
 
 
+def teacher_matches(policy, n_ops: int, max_operand: int, samples: int, sampling, seed: int) -> dict:
+    """How the model answers as the self-distillation teacher, shown each test problem's reference."""
+    import gymnasium as gym
+    import torch
+
+    from agents.privileged import reference_response, teacher_messages
+
+    torch.manual_seed(seed)
+    env = gym.make("ExpRL-Arith-v0", split="test", n_ops=n_ops, max_operand=max_operand, reward="sparse")
+    right, copied, count = 0, 0, 0
+    for problem in env.unwrapped.problems:
+        env.reset(options={"problem_id": problem.id})
+        reference = problem.reference.unseal()
+        system, user = teacher_messages(env.unwrapped.observation, reference, "user")
+        for response in policy.sample([policy.prompt_ids(user, system=system)] * samples, sampling):
+            right += f"\\boxed{{{reference.answer}}}" in response.text
+            copied += response.text.strip() == reference_response(reference)
+            count += 1
+    return {"teacher_answer_right": round(right / count, 4), "teacher_copied_reference": round(copied / count, 4)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="testbed")
@@ -61,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="benchmarks/results/testbed")
+    parser.add_argument("--teacher", action="store_true", help="also measure the model as self-distillation teacher")
     args = parser.parse_args(argv)
 
     from agents.evaluate import evaluate
@@ -81,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             policy, "ExpRL-Arith-v0", options, samples=args.samples, ks=(1, args.samples), sampling=sampling
         )
         steps = step_matches(policy, n_ops, args.max_operand, args.samples, sampling, args.seed)
-        rows.append({"n_ops": n_ops, **result, **steps})
+        teacher = (
+            teacher_matches(policy, n_ops, args.max_operand, args.samples, sampling, args.seed) if args.teacher else {}
+        )
+        rows.append({"n_ops": n_ops, **result, **steps, **teacher})
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     command = shlex.join(
         ["python", "-m", "benchmarks.testbed_base_rates", *(argv if argv is not None else sys.argv[1:])]
@@ -120,6 +147,10 @@ def markdown(report: dict, samples: int) -> str:
         "| reference steps written | finished |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    teacher = "teacher_answer_right" in report["rows"][0]
+    if teacher:
+        lines[-2] += " teacher, shown the reference: answer right | teacher copies the reference |"
+        lines[-1] += "---|---|"
     build = report["build"]
     if build:
         config = build["config"]
@@ -136,6 +167,7 @@ def markdown(report: dict, samples: int) -> str:
             f"| {row['n_ops']} | {row['problems']} | {row['pass@1']:.3f} | {row[f'pass@{samples}']:.3f} "
             f"| {row['judged_process_reward']:.3f} | {row['first_step_correct']:.3f} "
             f"| {row['reference_steps_written']:.3f} | {row['finished']:.3f} |"
+            + (f" {row['teacher_answer_right']:.3f} | {row['teacher_copied_reference']:.3f} |" if teacher else "")
         )
     return "\n".join(lines) + "\n"
 

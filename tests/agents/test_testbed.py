@@ -177,3 +177,66 @@ def test_slipped_pretraining_data_keeps_the_problems_and_slips_about_the_set_rat
     changed = sum(a != b for (_, a), (_, b) in zip(clean, slipped)) / len(clean)
     expected = sum(1 - 0.8**n for n in SMALL.chain_lengths) / len(SMALL.chain_lengths)  # a chain slips somewhere
     assert abs(changed - expected) < 0.08, (changed, expected)
+
+
+# --- teacher share: the testbed-slips-teacher variant, whose self-distillation teacher can read its reference -------
+
+
+def test_the_teacher_share_is_checked_and_names_its_own_cache_folder_while_older_recipes_keep_theirs():
+    from agents.testbed import VARIANTS
+
+    assert VARIANTS["testbed-slips"].fingerprint() == "fb59b8ef48"  # built before the teacher share existed
+    teacher = VARIANTS["testbed-slips-teacher"]
+    assert teacher.teacher_share > 0 and teacher.fingerprint() != VARIANTS["testbed-slips"].fingerprint()
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="teacher_share"):
+            TestbedConfig(teacher_share=bad)
+
+
+def test_teacher_format_examples_are_exactly_the_self_distillation_teachers_prompt_and_copy_the_clean_reference(
+    tmp_path,
+):
+    from agents.self_distill import SelfDistill
+    from agents.testbed import pretraining_examples, prompt_format
+    from exprl_env.domains.arith import worked_steps
+    from judges.problem import Reference
+
+    build_testbed(tmp_path, SMALL)
+    policy = Policy.from_pretrained(str(tmp_path))
+    tokenizer, teacher = policy.tokenizer, SelfDistill(policy)
+    recipe = attrs.evolve(SMALL, steps=100, slip_rate=0.2)
+    plain = pretraining_examples(recipe, policy.prompt_ids, tokenizer)
+    mixed = pretraining_examples(attrs.evolve(recipe, teacher_share=0.25), policy.prompt_ids, tokenizer)
+    asked = 0
+    for (prompt, target), (new_prompt, new_target) in zip(plain, mixed, strict=True):
+        if new_prompt == prompt:
+            assert new_target == target  # the student's examples keep their slips
+            continue
+        asked += 1
+        observation = tokenizer.decode(prompt, skip_special_tokens=True)
+        tokens = observation.split("\n\n")[-1].removeprefix("What is ").removesuffix("?").split()
+        steps, value = worked_steps([int(t) for t in tokens[::2]], tokens[1::2], lambda result: result)
+        reference = Reference(tuple(steps), str(value))
+        assert new_prompt == teacher.teacher_prompt(observation, reference)  # what the agent will ask it
+        assert tokenizer.decode(new_target) == reference_response(reference) + EOS  # right, whatever slipped
+        assert prompt_format(new_prompt) != prompt_format(prompt)
+    assert abs(asked / len(plain) - 0.25) < 0.06, asked / len(plain)
+
+
+def test_a_batch_mixing_prompt_formats_is_the_mean_over_its_target_tokens(tmp_path):
+    """Each format runs with its own shared prefix; the loss must equal the plain per-token mean, as if unshared."""
+    from agents.testbed import batch_loss, pretraining_examples, prompt_format, shared_prefixes, target_nll
+
+    build_testbed(tmp_path, SMALL)
+    policy = Policy.from_pretrained(str(tmp_path))
+    examples = pretraining_examples(
+        attrs.evolve(SMALL, steps=40, teacher_share=0.5), policy.prompt_ids, policy.tokenizer
+    )
+    batch = examples[:8]
+    assert len({prompt_format(prompt) for prompt, _ in batch}) == 2
+    shared = shared_prefixes(examples)
+    assert all(length > 20 for length in shared.values())  # each format's instruction is shared, not just a header
+    with torch.no_grad():
+        unshared = [target_nll(policy, [example], 1) for example in batch]  # one row each, nothing shared
+        expected = sum(nll for nll, _ in unshared) / sum(tokens for _, tokens in unshared)
+        assert float(batch_loss(policy, batch, shared)) == pytest.approx(float(expected), rel=1e-5)
