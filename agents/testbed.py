@@ -101,16 +101,19 @@ class TestbedConfig:
         default=0.0, validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
     )
     """Chance that a step of a pretraining solution slips: its result is off by 1 or 2 and the steps after carry on
-    from the wrong value (:func:`slipped_response`). The model then knows the arithmetic but sometimes miscalculates,
+    from the wrong value (:func:`slipped_solution`). The model then knows the arithmetic but sometimes miscalculates,
     so a resample often fixes what one sample got wrong (pass@k well above pass@1): the regime where RL can raise
     held-out success by removing slips, and where step rewards can say which step slipped."""
     teacher_share: float = attrs.field(
         default=0.0, validator=attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
     )
     """Share of the pretraining problems asked the way the self-distillation teacher is asked (one user turn: the
-    problem, its reference solution, the request to solve it: :data:`agents.privileged.TEACHER_USER_TURN`), the
-    target the reference itself, never slipped. A large language model reads a solution put in its context; this
-    one has to be shown how, or self-distillation's teacher is a model prompted in a format it never saw."""
+    problem, a worked solution, the request to solve it: :data:`agents.privileged.TEACHER_USER_TURN`), the target
+    that solution as shown. A large language model follows a solution put in its context; this one has to be taught
+    to, or self-distillation's teacher is a model prompted in a format it never saw. The solution shown is the one
+    the problem would have been trained on otherwise, slips included, so only following it lowers the loss: shown
+    clean references instead, the model learned to compute again, slips and all (its teacher answered 2-operation
+    chains right 0.30 of the time, its student 0.27)."""
 
     def fingerprint(self) -> str:
         """A short hash of every field: names the cache folder so a changed recipe is rebuilt. ``slip_rate`` and
@@ -203,11 +206,11 @@ def pretraining_examples(config: TestbedConfig, prompt_ids, tokenizer) -> list[t
             if problem.question in held_out:
                 continue
             prompt, reference = build_prompt(problem.question), problem.reference.unseal()
-            target = slipped_response(problem.question, rng, config.slip_rate) if config.slip_rate else None
+            solution = slipped_solution(problem.question, rng, config.slip_rate) if config.slip_rate else None
+            solution = solution or reference
             if config.teacher_share and teacher_rng.random() < config.teacher_share:
-                _, prompt = teacher_messages(prompt, reference, "user")  # no system turn: the authors' form
-                target = None  # the teacher copies the reference it is shown
-            target = target or reference_response(reference)
+                _, prompt = teacher_messages(prompt, solution, "user")  # no system turn: the authors' form
+            target = reference_response(solution)
             check_characters(prompt + target)
             ids = tokenizer.encode(target, add_special_tokens=False) + [tokenizer.eos_token_id]
             pool.append((prompt_ids(prompt), ids))
@@ -220,11 +223,10 @@ def prompt_format(prompt: Sequence[int]) -> tuple[int, ...]:
     return tuple(prompt[:4])
 
 
-def slipped_response(question: str, rng: random.Random, slip_rate: float) -> str | None:
-    """A worked solution of an ``ExpRL-Arith-v0`` question in which each step slips with chance ``slip_rate`` (its
-    result off by 1 or 2, the next steps built on it, the final answer the wrong chain's), written as references
-    are; None when no step slipped (the caller uses the reference itself)."""
-    from agents.privileged import reference_response
+def slipped_solution(question: str, rng: random.Random, slip_rate: float):
+    """A worked solution (a :class:`judges.problem.Reference`) of an ``ExpRL-Arith-v0`` question in which each step
+    slips with chance ``slip_rate`` (its result off by 1 or 2, the next steps built on it, the final answer the
+    wrong chain's); None when no step slipped (the caller uses the reference itself)."""
     from exprl_env.domains.arith import worked_steps
     from judges.problem import Reference
 
@@ -237,7 +239,7 @@ def slipped_response(question: str, rng: random.Random, slip_rate: float) -> str
         return result + rng.choice((-2, -1, 1, 2)) if slipped[-1] else result
 
     steps, value = worked_steps(operands, operators, slip)
-    return reference_response(Reference(tuple(steps), str(value))) if any(slipped) else None
+    return Reference(tuple(steps), str(value)) if any(slipped) else None
 
 
 def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:

@@ -7,7 +7,8 @@ three RL arms of the slips study (``benchmarks/results/testbed/slips/compare``: 
 samples, lr 3e-5, two-operation chains) raised the held-out judged process reward on every seed, and held-out
 pass@1 on every seed but one (ExpRL-process, seed 2); PPO and REINFORCE on the judged step reward (the opt-in
 arms ``ppo_process``, ``reinforce_process``, same settings, 2 seeds: ``slips/ppo_reinforce``) raised the judged
-reward on both seeds, and pass@1 on both (PPO) or one (REINFORCE). Each test here reruns seed 0 of one arm
+reward on both seeds, and pass@1 on both (PPO) or one (REINFORCE); SFT on the references (the 8 problems of each
+of the 300 steps) raised both measures on every seed. Each test here reruns seed 0 of one arm
 with the study's settings through ``exprl compare`` and asserts that each measure that rose on every seed rises
 again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
 
@@ -61,6 +62,7 @@ GAINS = {
     # Seeds 0-1 only (benchmarks/results/testbed/slips/ppo_reinforce); REINFORCE's pass@1: -0.0022, +0.0323
     "ppo_process": {"pass@1": (0.0194, 0.0216), "judged_process_reward": (0.0851, 0.1056)},
     "reinforce_process": {"judged_process_reward": (0.0690, 0.0905)},
+    "sft": {"pass@1": (0.0280, 0.0539, 0.0086), "judged_process_reward": (0.0722, 0.1099, 0.0916)},
 }
 """The studies' per-seed gains over the same seed's base model, per arm, for each measure that rose on every seed
 (``results.jsonl`` of ``slips/compare``, seeds 0-2, and of ``slips/ppo_reinforce``, seeds 0-1)."""

@@ -137,11 +137,11 @@ def test_exprl_train_runs_a_step_on_a_testbed_model(tmp_path):
 def test_a_slipped_solution_carries_the_wrong_value_on_and_boxes_the_wrong_chains_answer():
     import random
 
-    from agents.testbed import slipped_response
+    from agents.testbed import slipped_solution
 
     question = "What is 5 - 6 + 9 * 1?"  # the reference: 9 * 1 = 9, 5 - 6 = -1, -1 + 9 = 8
-    assert slipped_response(question, random.Random(0), 0.0) is None  # nothing slipped: the caller keeps the reference
-    response = slipped_response(question, random.Random(0), 0.999)  # every step slips
+    assert slipped_solution(question, random.Random(0), 0.0) is None  # nothing slipped: the caller keeps the reference
+    response = reference_response(slipped_solution(question, random.Random(0), 0.999))  # every step slips
     steps = response.split("\n\n")
     equations = [step.replace(" = ", " ").split() for step in steps[:-1]]
     (a, _, b, first), (c, _, d, second), (e, _, f, third) = equations
@@ -193,7 +193,7 @@ def test_the_teacher_share_is_checked_and_names_its_own_cache_folder_while_older
             TestbedConfig(teacher_share=bad)
 
 
-def test_teacher_format_examples_are_exactly_the_self_distillation_teachers_prompt_and_copy_the_clean_reference(
+def test_teacher_format_examples_are_the_teachers_prompt_showing_the_solution_they_would_train_on_and_copy_it(
     tmp_path,
 ):
     from agents.self_distill import SelfDistill
@@ -207,20 +207,23 @@ def test_teacher_format_examples_are_exactly_the_self_distillation_teachers_prom
     recipe = attrs.evolve(SMALL, steps=100, slip_rate=0.2)
     plain = pretraining_examples(recipe, policy.prompt_ids, tokenizer)
     mixed = pretraining_examples(attrs.evolve(recipe, teacher_share=0.25), policy.prompt_ids, tokenizer)
-    asked = 0
+    asked, shown_slipped = 0, 0
     for (prompt, target), (new_prompt, new_target) in zip(plain, mixed, strict=True):
+        assert new_target == target  # the same solution, slips included, whichever way it is asked
         if new_prompt == prompt:
-            assert new_target == target  # the student's examples keep their slips
             continue
         asked += 1
         observation = tokenizer.decode(prompt, skip_special_tokens=True)
-        tokens = observation.split("\n\n")[-1].removeprefix("What is ").removesuffix("?").split()
-        steps, value = worked_steps([int(t) for t in tokens[::2]], tokens[1::2], lambda result: result)
-        reference = Reference(tuple(steps), str(value))
-        assert new_prompt == teacher.teacher_prompt(observation, reference)  # what the agent will ask it
-        assert tokenizer.decode(new_target) == reference_response(reference) + EOS  # right, whatever slipped
+        written = tokenizer.decode(target[:-1])
+        shown = Reference(tuple(written.split("\n\n")[:-1]), written.rsplit("boxed{", 1)[1].removesuffix("}."))
+        assert reference_response(shown) == written and target[-1] == tokenizer.eos_token_id
+        assert new_prompt == teacher.teacher_prompt(observation, shown)  # exactly what the agent will ask it
         assert prompt_format(new_prompt) != prompt_format(prompt)
+        tokens = observation.split("\n\n")[-1].removeprefix("What is ").removesuffix("?").split()
+        _, value = worked_steps([int(t) for t in tokens[::2]], tokens[1::2], lambda result: result)
+        shown_slipped += shown.answer != str(value)
     assert abs(asked / len(plain) - 0.25) < 0.06, asked / len(plain)
+    assert shown_slipped > 0  # following what is shown, not computing, is what lowers the loss
 
 
 def test_a_batch_mixing_prompt_formats_is_the_mean_over_its_target_tokens(tmp_path):
