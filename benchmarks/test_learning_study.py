@@ -12,13 +12,13 @@ of the 300 steps) raised both measures on every seed. Each test here reruns seed
 with the study's settings through ``exprl compare`` and asserts that each measure that rose on every seed rises
 again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
 
-They take 10-15 minutes each on one CPU thread, plus the ``testbed-slips`` build (about 11 minutes, cached) the first
+They take 9-15 minutes each on one CPU thread, plus the ``testbed-slips`` build (about 11 minutes, cached) the first
 time, so they run only when asked for::
 
     EXPRL_STUDY=1 pytest benchmarks/test_learning_study.py --benchmark-disable -q
 
 and are skipped (with that reason shown) everywhere else, CI included. Runs of 2026-12-07 (one CPU thread, the
-model cached): sparse GRPO 477 s, ExpRL-outcome 496 s, ExpRL-process 580 s, PPO 813 s, REINFORCE 642 s, each
+model cached): sparse GRPO 477 s, ExpRL-outcome 496 s, ExpRL-process 580 s, PPO 813 s, REINFORCE 642 s, SFT 519 s, each
 reproducing its study run's seed-0 numbers.
 """
 
