@@ -29,6 +29,11 @@ few minutes on problems of the same generator, in the same step format the refer
   which a few hundred RL problems cannot teach. With slips in its pretraining solutions (a step's result off by 1
   or 2, the rest of the chain built on it) the model knows the arithmetic and still miscalculates now and then, as
   a sampled language model does: resampling fixes many failures, which is what RL can turn into pass@1.
+- **Teacher share** (``teacher_share``, the ``testbed-slips-teacher`` alias): self-distillation's teacher is the
+  model shown the reference in its prompt, which helps only if the model follows what it is shown. A share of
+  the pretraining problems is asked in the teacher's prompt, showing the solution the problem would have been
+  trained on (slips included) and targeting it, so following the shown solution is the only way to lower that
+  loss; shown clean references instead, the model learned to compute again and slipped as much as the student.
 - **Determinism**: the seed fixes the initial weights, the data pool and the batch order; on one machine and
   thread count the same config builds the same weights.
 
