@@ -8,7 +8,9 @@ samples, lr 3e-5, two-operation chains) raised the held-out judged process rewar
 pass@1 on every seed but one (ExpRL-process, seed 2); PPO and REINFORCE on the judged step reward (the opt-in
 arms ``ppo_process``, ``reinforce_process``, same settings, 2 seeds: ``slips/ppo_reinforce``) raised the judged
 reward on both seeds, and pass@1 on both (PPO) or one (REINFORCE); SFT on the references (the 8 problems of each
-of the 300 steps) raised both measures on every seed. Each test here reruns seed 0 of one arm
+of the 300 steps) raised both measures on every seed, and so did self-distillation on ``testbed-slips-teacher``
+(the same recipe, a quarter of it pretrained to follow a solution shown in the teacher's prompt:
+``slips_teacher/compare``). Each test here reruns seed 0 of one arm
 with the study's settings through ``exprl compare`` and asserts that each measure that rose on every seed rises
 again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
 
@@ -51,7 +53,14 @@ SETTINGS = {
 }
 """The slips study's settings (its results.md gives the command), stage 1, one seed."""
 
-EVAL_STD = {"pass@1": 0.0078, "judged_process_reward": 0.0106}
+MODELS = {"self_distill": "testbed-slips-teacher"}
+"""Arms studied on another testbed: self-distillation's teacher is the model shown the reference, so it needs one
+pretrained to follow a solution in its prompt (``benchmarks/results/testbed/slips_teacher/compare``, the same
+settings otherwise)."""
+EVAL_STD = {
+    "testbed-slips": {"pass@1": 0.0078, "judged_process_reward": 0.0106},
+    "testbed-slips-teacher": {"pass@1": 0.0033, "judged_process_reward": 0.0070},
+}
 """The evaluation's own noise: the standard deviation of the base model's measure over the study's evaluation seeds
 (the same model evaluated with seeds 0-2)."""
 GAINS = {
@@ -63,6 +72,8 @@ GAINS = {
     "ppo_process": {"pass@1": (0.0194, 0.0216), "judged_process_reward": (0.0851, 0.1056)},
     "reinforce_process": {"judged_process_reward": (0.0690, 0.0905)},
     "sft": {"pass@1": (0.0280, 0.0539, 0.0086), "judged_process_reward": (0.0722, 0.1099, 0.0916)},
+    # On testbed-slips-teacher (slips_teacher/compare, seeds 0-2)
+    "self_distill": {"pass@1": (0.0280, 0.0151, 0.0323), "judged_process_reward": (0.0733, 0.0625, 0.0593)},
 }
 """The studies' per-seed gains over the same seed's base model, per arm, for each measure that rose on every seed
 (``results.jsonl`` of ``slips/compare``, seeds 0-2, and of ``slips/ppo_reinforce``, seeds 0-1)."""
@@ -73,12 +84,14 @@ GAINS = {
 def test_rl_raises_held_out_success_on_the_slips_testbed(arm, tmp_path):
     from agents.compare import CompareConfig, run_compare
 
-    run_compare(CompareConfig(**SETTINGS, arms=arm, seeds=1, workers=1, output_dir=str(tmp_path)))
+    model = MODELS.get(arm, SETTINGS["model"])
+    settings = {**SETTINGS, "model": model}
+    run_compare(CompareConfig(**settings, arms=arm, seeds=1, workers=1, output_dir=str(tmp_path)))
     records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     result = {(r["stage"], r["arm"]): r["result"] for r in records if r["kind"] == "eval"}
     before, after = result[(0, "base")], result[(1, arm)]
     for measure, gains in GAINS[arm].items():
-        margin = margin_rule(gains, EVAL_STD[measure], grid=0.001)
+        margin = margin_rule(gains, EVAL_STD[model][measure], grid=0.001)
         gain = after[measure] - before[measure]
         print(f"{arm} {measure}: {before[measure]:.3f} -> {after[measure]:.3f} (gain {gain:+.3f}, margin {margin:.3f})")
         assert gain >= margin, (arm, measure, before[measure], after[measure], margin)
