@@ -10,7 +10,8 @@
 - ``testbed``: a small Llama with a character vocabulary, pretrained from scratch on worked ``ExpRL-Arith-v0``
   solutions (:mod:`agents.testbed`), the controlled world where a study has statistical power; a few minutes to
   build on 2 cores, cached in a folder named by its recipe's fingerprint; ``testbed-slips`` is the same recipe
-  pretrained on solutions that sometimes miscalculate (:data:`agents.testbed.VARIANTS`).
+  pretrained on solutions that sometimes miscalculate, and ``testbed-slips-teacher`` that one also taught to follow
+  a solution shown in the self-distillation teacher's prompt (:data:`agents.testbed.VARIANTS`).
 - anything else (a local folder, a hub id) is returned unchanged.
 
 The cache is ``$EXPRL_CACHE`` or ``~/.cache/exprl``; a file lock keeps concurrent processes (a test
@@ -42,7 +43,7 @@ def resolve_model(name_or_path: str) -> str:
     if name_or_path.lower() == TINY_RANDOM:
         return str(_built(TINY_RANDOM, _build_tiny_random))
     if name_or_path.lower().startswith(TESTBED):
-        from agents.testbed import VARIANTS  # testbed, testbed-slips
+        from agents.testbed import VARIANTS  # testbed, testbed-slips, testbed-slips-teacher
 
         if name_or_path.lower() in VARIANTS:
             return str(testbed_folder(VARIANTS[name_or_path.lower()]))

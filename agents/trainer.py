@@ -152,7 +152,8 @@ class TrainConfig:
     agent: str = "grpo"
     """grpo, ppo, reinforce, sft or self_distill."""
     model: str = "smollm2-135m-instruct"
-    """Policy: a Hugging Face folder or id, smollm2-135m-instruct, tiny-random, or testbed."""
+    """Policy: a Hugging Face folder or id, smollm2-135m-instruct, tiny-random, or a testbed alias (testbed,
+    testbed-slips, testbed-slips-teacher)."""
     steps: int = 20
     """Optimizer steps."""
     prompts_per_step: int = attrs.field(default=2, validator=_one_per_process)

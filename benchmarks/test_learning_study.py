@@ -14,14 +14,14 @@ of the 300 steps) raised both measures on every seed, and so did self-distillati
 with the study's settings through ``exprl compare`` and asserts that each measure that rose on every seed rises
 again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
 
-They take 9-15 minutes each on one CPU thread, plus the ``testbed-slips`` build (about 11 minutes, cached) the first
+They take 8-14 minutes each on one CPU thread, plus the testbed's build (11-15 minutes, cached) the first
 time, so they run only when asked for::
 
     EXPRL_STUDY=1 pytest benchmarks/test_learning_study.py --benchmark-disable -q
 
 and are skipped (with that reason shown) everywhere else, CI included. Runs of 2026-12-07 (one CPU thread, the
-model cached): sparse GRPO 477 s, ExpRL-outcome 496 s, ExpRL-process 580 s, PPO 813 s, REINFORCE 642 s, SFT 519 s, each
-reproducing its study run's seed-0 numbers.
+model cached): sparse GRPO 477 s, ExpRL-outcome 496 s, ExpRL-process 580 s, PPO 813 s, REINFORCE 642 s, SFT 519 s,
+self-distillation 619 s, each reproducing its study run's seed-0 numbers.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from benchmarks.learning_margins import margin_rule
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("EXPRL_STUDY") != "1",
-    reason="study-scale learning test (10-15 min per arm, plus an 11 min build): run with EXPRL_STUDY=1",
+    reason="study-scale learning test (8-14 min per arm, plus an 11-15 min build): run with EXPRL_STUDY=1",
 )
 
 SETTINGS = {
@@ -79,7 +79,7 @@ GAINS = {
 (``results.jsonl`` of ``slips/compare``, seeds 0-2, and of ``slips/ppo_reinforce``, seeds 0-1)."""
 
 
-@pytest.mark.timeout(3600)  # 10-15 min per arm on one thread, the testbed-slips build (11 min) on first use
+@pytest.mark.timeout(3600)  # 8-14 min per arm on one thread, the testbed build (11-15 min) on first use
 @pytest.mark.parametrize("arm", sorted(GAINS))
 def test_rl_raises_held_out_success_on_the_slips_testbed(arm, tmp_path):
     from agents.compare import CompareConfig, run_compare
