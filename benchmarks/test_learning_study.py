@@ -1,4 +1,4 @@
-"""Study-scale learning tests (issue 17): RL raises held-out success on ``testbed-slips``; too long for CI.
+"""Study-scale learning tests (issue 17): each agent raises held-out success on the slips testbeds; too long for CI.
 
 CI's learning tests (``tests/agents/test_learning.py``) could not ask an RL agent to *raise* anything: on the CI
 testbed the missing skill is arithmetic facts, and no few-minute run taught them. On ``testbed-slips`` (the
@@ -76,12 +76,13 @@ GAINS = {
     "self_distill": {"pass@1": (0.0280, 0.0151, 0.0323), "judged_process_reward": (0.0733, 0.0625, 0.0593)},
 }
 """The studies' per-seed gains over the same seed's base model, per arm, for each measure that rose on every seed
-(``results.jsonl`` of ``slips/compare``, seeds 0-2, and of ``slips/ppo_reinforce``, seeds 0-1)."""
+(``results.jsonl`` of ``slips/compare``, seeds 0-2, of ``slips/ppo_reinforce``, seeds 0-1, and of
+``slips_teacher/compare``, seeds 0-2)."""
 
 
 @pytest.mark.timeout(3600)  # 8-14 min per arm on one thread, the testbed build (11-15 min) on first use
 @pytest.mark.parametrize("arm", sorted(GAINS))
-def test_rl_raises_held_out_success_on_the_slips_testbed(arm, tmp_path):
+def test_each_agent_raises_held_out_success_on_its_study_testbed(arm, tmp_path):
     from agents.compare import CompareConfig, run_compare
 
     model = MODELS.get(arm, SETTINGS["model"])
