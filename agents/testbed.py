@@ -228,6 +228,14 @@ def prompt_format(prompt: Sequence[int]) -> tuple[int, ...]:
     return tuple(prompt[:4])
 
 
+def by_prompt_format(examples: Sequence[tuple[list[int], list[int]]]) -> dict[tuple[int, ...], list]:
+    """The examples grouped by :func:`prompt_format`, each group in its original order."""
+    groups: dict[tuple[int, ...], list] = {}
+    for example in examples:
+        groups.setdefault(prompt_format(example[0]), []).append(example)
+    return groups
+
+
 def slipped_solution(question: str, rng: random.Random, slip_rate: float):
     """A worked solution (a :class:`judges.problem.Reference`) of an ``ExpRL-Arith-v0`` question in which each step
     slips with chance ``slip_rate`` (its result off by 1 or 2, the next steps built on it, the final answer the
@@ -258,10 +266,8 @@ def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
 def shared_prefixes(examples: Sequence[tuple[list[int], list[int]]]) -> dict[tuple[int, ...], int]:
     """Per prompt format (:func:`prompt_format`), how many leading tokens all of its prompts share: computed once
     per build over the whole pool."""
-    formats: dict[tuple[int, ...], list] = {}
-    for prompt, _ in examples:
-        formats.setdefault(prompt_format(prompt), []).append(prompt)
-    return {key: shared_prefix_length(prompts) for key, prompts in formats.items()}
+    groups = by_prompt_format(examples)
+    return {key: shared_prefix_length([prompt for prompt, _ in group]) for key, group in groups.items()}
 
 
 def target_nll(policy, examples: Sequence[tuple[list[int], list[int]]], shared: int):
@@ -286,10 +292,7 @@ def target_nll(policy, examples: Sequence[tuple[list[int], list[int]]], shared: 
 def batch_loss(policy, batch: Sequence[tuple[list[int], list[int]]], shared: dict[tuple[int, ...], int]):
     """Mean negative log-likelihood per target token of a batch, each prompt format (:func:`prompt_format`) run
     as its own shared prefix (``shared``: that format's prefix length over the whole pool)."""
-    groups: dict[tuple[int, ...], list] = {}
-    for example in batch:
-        groups.setdefault(prompt_format(example[0]), []).append(example)
-    parts = [target_nll(policy, group, shared[key]) for key, group in groups.items()]
+    parts = [target_nll(policy, group, shared[key]) for key, group in by_prompt_format(batch).items()]
     return sum(nll for nll, _ in parts) / sum(tokens for _, tokens in parts)
 
 

@@ -26,20 +26,26 @@ from pathlib import Path
 CHAINS = (1, 2, 3, 4)
 
 
-def step_matches(policy, n_ops: int, max_operand: int, samples: int, sampling, seed: int) -> dict:
-    """First-step and all-steps agreement with the reference's worked steps, over the test split."""
+def held_out_prompts(n_ops: int, max_operand: int, seed: int):
+    """(observation, opened reference) of each test-split problem, after seeding torch's sampler with ``seed``."""
     import gymnasium as gym
     import torch
 
-    from exprl_env.prompt import STEP_SEPARATOR
-
     torch.manual_seed(seed)
     env = gym.make("ExpRL-Arith-v0", split="test", n_ops=n_ops, max_operand=max_operand, reward="sparse")
-    first, fraction, finished, count = 0, 0.0, 0, 0
     for problem in env.unwrapped.problems:
         env.reset(options={"problem_id": problem.id})
-        steps = problem.reference.unseal().steps
-        responses = policy.sample([policy.prompt_ids(env.unwrapped.observation)] * samples, sampling)
+        yield env.unwrapped.observation, problem.reference.unseal()
+
+
+def step_matches(policy, n_ops: int, max_operand: int, samples: int, sampling, seed: int) -> dict:
+    """First-step and all-steps agreement with the reference's worked steps, over the test split."""
+    from exprl_env.prompt import STEP_SEPARATOR
+
+    first, fraction, finished, count = 0, 0.0, 0, 0
+    for observation, reference in held_out_prompts(n_ops, max_operand, seed):
+        steps = reference.steps
+        responses = policy.sample([policy.prompt_ids(observation)] * samples, sampling)
         for response in responses:
             written = [part.strip() for part in response.text.split(STEP_SEPARATOR)]
             first += bool(written) and written[0] == steps[0]
@@ -56,18 +62,11 @@ def step_matches(policy, n_ops: int, max_operand: int, samples: int, sampling, s
 
 def teacher_matches(policy, n_ops: int, max_operand: int, samples: int, sampling, seed: int) -> dict:
     """How the model answers as the self-distillation teacher, shown each test problem's reference."""
-    import gymnasium as gym
-    import torch
-
     from agents.privileged import reference_response, teacher_messages
 
-    torch.manual_seed(seed)
-    env = gym.make("ExpRL-Arith-v0", split="test", n_ops=n_ops, max_operand=max_operand, reward="sparse")
     right, copied, count = 0, 0, 0
-    for problem in env.unwrapped.problems:
-        env.reset(options={"problem_id": problem.id})
-        reference = problem.reference.unseal()
-        system, user = teacher_messages(env.unwrapped.observation, reference, "user")
+    for observation, reference in held_out_prompts(n_ops, max_operand, seed):
+        system, user = teacher_messages(observation, reference, "user")
         for response in policy.sample([policy.prompt_ids(user, system=system)] * samples, sampling):
             right += f"\\boxed{{{reference.answer}}}" in response.text
             copied += response.text.strip() == reference_response(reference)
