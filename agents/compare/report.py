@@ -99,14 +99,23 @@ def interval_table(records: Sequence[dict], stages: Sequence[int]) -> str:
     return markdown_table(header, rows)
 
 
+STAGE1 = "stage 1"
+"""The ``against`` label of a stage-2 result paired with the stage-1 result it continued."""
+
+
 def comparisons(records: Sequence[dict], stage: int, metric: str, reference_arm: str) -> list[Paired]:
     """Every arm of ``stage`` against the base model (its gain) and, other than ``reference_arm``, against
-    ``reference_arm`` of the same stage; Holm-adjusted together."""
+    ``reference_arm`` of the same stage; in stage 2 also against the arm's own stage-1 result (what stage 2 added:
+    the paper's claim is that it adds more after ExpRL); Holm-adjusted together."""
     arms = list(dict.fromkeys(r["arm"] for r in records if r["kind"] == "eval" and r["stage"] == stage))
     base = by_seed(records, 0, BASE, metric)
     found = [paired(arm, BASE, by_seed(records, stage, arm, metric), base) for arm in arms]
     reference = by_seed(records, stage, reference_arm, metric)
     found += [paired(arm, reference_arm, by_seed(records, stage, arm, metric), reference) for arm in arms]
+    if stage == 2:
+        found += [
+            paired(arm, STAGE1, by_seed(records, 2, arm, metric), by_seed(records, 1, arm, metric)) for arm in arms
+        ]
     return holm([c for c in found if c.arm != c.other])
 
 
@@ -139,12 +148,14 @@ def paired_table(found: Sequence[Paired]) -> str:
 def significance_text(config: CompareConfig, records: Sequence[dict]) -> str:
     """The paired comparisons of every stage and tested metric, with how to read them."""
     reference_arm = "sparse_grpo" if "sparse_grpo" in config.arm_names else config.arm_names[0]
+    own_stage1 = ", and in stage 2 against its own stage-1 result (`stage 1`: what stage 2 added)"
     parts = [
         "## Differences between arms, paired by seed\n",
         f"Each arm against the base model (its gain) and against `{reference_arm}` (the sparse baseline) in the same "
-        "stage: the mean over seeds of the per-seed difference, its 95% Student-t interval, how many seeds the arm "
-        "won, a two-sided paired t-test and the same p Holm-adjusted over the table's rows (agents/compare/stats.py "
-        "says why). A difference whose interval holds 0 is not established at these seeds.\n",
+        f"stage{own_stage1 if config.stage2_steps else ''}: the mean over seeds of the per-seed difference, its 95% "
+        "Student-t interval, how many seeds the arm won, a two-sided paired t-test and the same p Holm-adjusted over "
+        "the table's rows (agents/compare/stats.py says why). A difference whose interval holds 0 is not established "
+        "at these seeds.\n",
     ]
     for stage in (1, 2) if config.stage2_steps else (1,):
         for key, name in TESTED:

@@ -417,6 +417,7 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     assert "| 0 | base | 1 |" in table and "| 1 | exprl_process | 1 |" in table and "| 2 | sft | 1 |" in table
     assert "## Differences between arms, paired by seed" in table and "### Stage 2: pass@1" in table
     assert "| exprl_process | base | 1 |" in table  # one seed: a difference, no interval and no test
+    assert "| exprl_process | stage 1 | 1 |" in table  # what stage 2 added to the run it continued
     assert "model/" in (out / ".gitignore").read_text()  # exported models stay out of a committed results folder
     for plot in ("learning_curves.png", "pass_at_k.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -62,3 +62,19 @@ def test_comparisons_pair_each_arm_with_the_base_model_and_the_sparse_arm():
     assert found[2].difference.mean == pytest.approx(0.21) and found[2].wins == 3
     table = paired_table(found)
     assert "| exprl_process | sparse_grpo | 3 | +0.210 |" in table
+
+
+def test_stage_2_is_also_paired_with_the_stage_1_result_it_continued():
+    records = [_eval(0, "base", s, 0.3) for s in range(3)]
+    records += [_eval(1, arm, s, 0.3) for arm in ("sparse_grpo", "exprl_process") for s in range(3)]
+    records += [_eval(2, "sparse_grpo", s, 0.31) for s in range(3)]
+    records += [_eval(2, "exprl_process", s, 0.3 + 0.05 * (s + 1)) for s in range(3)]
+    found = comparisons(records, 2, "pass@1", "sparse_grpo")
+    assert [(c.arm, c.other) for c in found][-2:] == [("sparse_grpo", "stage 1"), ("exprl_process", "stage 1")]
+    assert found[-1].difference.mean == pytest.approx(0.10) and found[-1].wins == 3
+    assert found[-2].difference.mean == pytest.approx(0.01)
+    assert [(c.arm, c.other) for c in comparisons(records, 1, "pass@1", "sparse_grpo")] == [
+        ("sparse_grpo", "base"),
+        ("exprl_process", "base"),
+        ("exprl_process", "sparse_grpo"),
+    ]
