@@ -147,6 +147,22 @@ def test_contradicting_steps_rate_lowest_and_ungrounded_ones_weak(judge, respons
     assert judge.score_batch([JudgeItem(problem, response, "process")])[0].step_ratings == ratings
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known hole (README, testbed-slips one-operation chains): a true equation on a given and a route "
+    "constant rates 'supports' (0.75), so DeltaNorm pays misquoting the question; to be fixed",
+)
+def test_a_true_equation_that_misquotes_the_question_is_not_rated_as_support(judge):
+    """ExpRL-process on one-operation chains learned to answer "What is 6 * 5?" with ``6 * 4 = 24`` (4 is in
+    ``ROUTE_CONSTANTS``): rated (0.75, 0.0), the authors' DeltaNorm pays its first step +0.75 and a right solution
+    nothing. The step changes a number the question gives; it should rate no higher than weak (0.5)."""
+    from exprl_env.domains.arith import load_arith
+
+    problem = next(p for p in load_arith(size=200, seed=0, n_ops=1, max_operand=9) if "6 * 5" in p.question)
+    misquoted = "6 * 4 = 24\n\nThe final answer is \\boxed{24}."
+    assert judge.score_batch([JudgeItem(problem, misquoted, "process")])[0].step_ratings[0] <= 0.5
+
+
 def test_every_scorable_reference_rates_each_step_and_a_spray_rates_every_step_lowest(judge):
     problems = load_problems("gsm", size=40)
     means = []
