@@ -108,14 +108,13 @@ def comparisons(records: Sequence[dict], stage: int, metric: str, reference_arm:
     ``reference_arm`` of the same stage; in stage 2 also against the arm's own stage-1 result (what stage 2 added:
     the paper's claim is that it adds more after ExpRL); Holm-adjusted together."""
     arms = list(dict.fromkeys(r["arm"] for r in records if r["kind"] == "eval" and r["stage"] == stage))
+    values = {arm: by_seed(records, stage, arm, metric) for arm in arms}
     base = by_seed(records, 0, BASE, metric)
-    found = [paired(arm, BASE, by_seed(records, stage, arm, metric), base) for arm in arms]
+    found = [paired(arm, BASE, values[arm], base) for arm in arms]
     reference = by_seed(records, stage, reference_arm, metric)
-    found += [paired(arm, reference_arm, by_seed(records, stage, arm, metric), reference) for arm in arms]
+    found += [paired(arm, reference_arm, values[arm], reference) for arm in arms]
     if stage == 2:
-        found += [
-            paired(arm, STAGE1, by_seed(records, 2, arm, metric), by_seed(records, 1, arm, metric)) for arm in arms
-        ]
+        found += [paired(arm, STAGE1, values[arm], by_seed(records, 1, arm, metric)) for arm in arms]
     return holm([c for c in found if c.arm != c.other])
 
 
