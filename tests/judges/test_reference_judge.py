@@ -149,6 +149,7 @@ def test_contradicting_steps_rate_lowest_and_ungrounded_ones_weak(judge, respons
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # only the rating may fail it: any other error (no such problem, say) is a real failure
     reason="known hole (README, testbed-slips one-operation chains): a true equation on a given and a route "
     "constant rates 'supports' (0.75), so DeltaNorm pays misquoting the question; to be fixed",
 )
