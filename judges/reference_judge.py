@@ -54,7 +54,7 @@ from judges.rubric import Rubric, cached_rubric
 from judges.steps import split_steps
 from judges.verdict import Cause, JudgeItem, Status, Verdict
 
-VERSION = "reference-4"  # 3: verdicts carry step_ratings; 4: computing a result of the reference's path rates 5
+VERSION = "reference-5"  # 3: step_ratings; 4: computing a result of the reference's path rates 5; 5: see _step_ratings
 MIN_CHECKPOINTS_WITHOUT_ANSWER = 3
 MAX_UNUSED_VALUES = 4  # results nothing uses and no checkpoint asks for: more is a spray (honest: at most 4)
 MAX_VALUES = 48  # distinct values in all, beyond 8 per checkpoint: a spray
@@ -349,7 +349,12 @@ ESTABLISHES, SUPPORTS, WEAK, IRRELEVANT, CONTRADICTS = 5, 4, 3, 2, 1
 def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, answer_checkable: bool) -> tuple:
     """Each step's own rating r_k = (rating - 1) / 4 on the authors' scale, as a next move on the reference's path:
 
-    - 1 (contradicts): the step has false arithmetic, or commits to a wrong or a second, different final answer;
+    - 1 (contradicts): the step has false arithmetic, or commits to a wrong or a second, different final answer, or,
+      in a response whose final answer is wrong, it computes only values off the reference's path (``6 * 4 = 24`` or
+      ``6 + 5 = 11`` for "What is 6 * 5?"): true arithmetic that heads away from the reference and ends wrong, the
+      authors' "misleading". Rated 4 as work on another route, a misquote of the question was worth more than a
+      right solution to the authors' DeltaNorm (r_1 - r_K: 0.75 against 0), and ExpRL-process learned to misquote
+      (issue 17, one-operation chains). A response whose answer is right keeps its other route's 4s;
     - 5 (establishes): it states a reference checkpoint that no earlier step stated, commits to the right final
       answer, or computes from known numbers a result of the reference's path (``Rubric.path``, the final value
       included) that no earlier step computed: the authors' "plainly establishes a key checkpoint or a sub-claim
@@ -378,7 +383,9 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
         grounded = bool(computes) and _from_known([_key(v) for v, _ in step.operands], known)
         on_path = {i for i, number in enumerate(rubric.path) if i not in computed and _computes(step, number)}
         on_path = on_path if grounded else set()  # a path value computed from numbers from nowhere is not a move
-        if step.false or final.error == k:
+        values = _computed_values(step)
+        heads_away = final.correct is False and values and not any(same(v, p) for v in values for p in rubric.path)
+        if step.false or final.error == k or heads_away:
             rating = CONTRADICTS
         elif new or on_path or (answer_checkable and final.correct and final.step == k):
             rating = ESTABLISHES
@@ -397,11 +404,15 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
     return tuple(ratings)
 
 
+def _computed_values(step: StepClaims) -> tuple[float, ...]:
+    """What the step computes: its equations' outputs and its computed results, not values merely stated."""
+    outputs = tuple(v for derivation in step.derivations for v in derivation.outputs)
+    return outputs + tuple(claim.value for claim in step.results if claim.source == "computed")
+
+
 def _computes(step: StepClaims, number: float) -> bool:
-    """Whether the step computes ``number``: an equation's output or a computed result, not a value merely stated."""
-    outputs = (v for derivation in step.derivations for v in derivation.outputs)
-    results = (claim.value for claim in step.results if claim.source == "computed")
-    return any(same(number, v) for v in (*outputs, *results))
+    """Whether the step computes ``number`` (see :func:`_computed_values`)."""
+    return any(same(number, v) for v in _computed_values(step))
 
 
 def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:

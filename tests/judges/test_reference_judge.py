@@ -127,7 +127,7 @@ def test_a_right_solution_rates_5_at_every_step_even_where_checkpoints_leave_val
     stated = "The product is 9.\n\n" + response  # stating a path value is not computing it: weak (3)
     assert judge.score_batch([JudgeItem(problem, stated, "process")])[0].step_ratings[0] == 0.5
     off_path = response.replace("5 - 6 = -1\n\n-1 + 9 = 8", "5 + 6 = 11\n\n11 + 9 = 20").replace("{8}", "{20}")
-    assert judge.score_batch([JudgeItem(problem, off_path, "process")])[0].step_ratings == (1.0, 0.75, 0.75, 0.0)
+    assert judge.score_batch([JudgeItem(problem, off_path, "process")])[0].step_ratings == (1.0, 0.0, 0.0, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +139,11 @@ def test_a_right_solution_rates_5_at_every_step_even_where_checkpoints_leave_val
             (1.0, 0.0, 1.0, 1.0),  # the step after computes the final value from a known checkpoint
         ),
         ("6 * 2 = 12\n\n\\boxed{7}", (1.0, 0.0)),  # a wrong final answer contradicts the reference
-        ("7 * 3 = 21\n\n\\boxed{7}", (0.5, 0.0)),  # true arithmetic on numbers from nowhere is weak
+        (  # true arithmetic on numbers from nowhere is weak ...
+            "7 * 3 = 21\n\n6 * 2 = 12\n\n195 * 12 = 2340\n\n2340 * 12 = 28080\n\n\\boxed{28080}",
+            (0.5, 1.0, 1.0, 1.0, 1.0),
+        ),
+        ("7 * 3 = 21\n\n\\boxed{7}", (0.0, 0.0)),  # ... and misleading where the answer is wrong
     ],
 )
 def test_contradicting_steps_rate_lowest_and_ungrounded_ones_weak(judge, response, ratings):
@@ -147,21 +151,29 @@ def test_contradicting_steps_rate_lowest_and_ungrounded_ones_weak(judge, respons
     assert judge.score_batch([JudgeItem(problem, response, "process")])[0].step_ratings == ratings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the rating may fail it: any other error (no such problem, say) is a real failure
-    reason="known hole (README, testbed-slips one-operation chains): a true equation on a given and a route "
-    "constant rates 'supports' (0.75), so DeltaNorm pays misquoting the question; to be fixed",
+@pytest.mark.parametrize(
+    "response, ratings",
+    [
+        ("6 * 4 = 24\n\nThe final answer is \\boxed{24}.", (0.0, 0.0)),  # a misquote that the answer uses
+        ("6 * 2 = 12\n\nThe final answer is \\boxed{24}.", (0.0, 0.0)),  # a misquote nothing uses
+        ("6 + 5 = 11\n\nThe final answer is \\boxed{11}.", (0.0, 0.0)),  # the wrong operation on the givens
+        ("6 * 5 = 30\n\nThe final answer is \\boxed{24}.", (1.0, 0.0)),  # a right step before a wrong answer
+        ("6 * 5 = 30\n\nThe final answer is \\boxed{30}.", (1.0, 1.0)),  # the right solution
+        ("5 * 6 = 30\n\n6 * 4 = 24\n\n\\boxed{30}", (1.0, 0.75, 1.0)),  # an aside where the answer is right
+    ],
 )
-def test_a_true_equation_that_misquotes_the_question_is_not_rated_as_support(judge):
-    """ExpRL-process on one-operation chains learned to answer "What is 6 * 5?" with ``6 * 4 = 24`` (4 is in
-    ``ROUTE_CONSTANTS``): rated (0.75, 0.0), the authors' DeltaNorm pays its first step +0.75 and a right solution
-    nothing. The step changes a number the question gives; it should rate no higher than weak (0.5)."""
+def test_arithmetic_that_heads_away_from_the_reference_and_ends_wrong_misleads(judge, response, ratings):
+    """Issue 17: ExpRL-process on one-operation chains learned to answer "What is 6 * 5?" with ``6 * 4 = 24`` (4 is
+    in ``ROUTE_CONSTANTS``). Rated (0.75, 0.0) as work on another route, the authors' DeltaNorm paid its first step
+    +0.75 and a right solution nothing; now such a step misleads (1) and DeltaNorm pays it nothing."""
+    from agents.objectives import step_advantages
     from exprl_env.domains.arith import load_arith
 
     problem = next(p for p in load_arith(size=200, seed=0, n_ops=1, max_operand=9) if "6 * 5" in p.question)
-    misquoted = "6 * 4 = 24\n\nThe final answer is \\boxed{24}."
-    assert judge.score_batch([JudgeItem(problem, misquoted, "process")])[0].step_ratings[0] <= 0.5
+    verdict = judge.score_batch([JudgeItem(problem, response, "process")])[0]
+    assert verdict.step_ratings == ratings
+    if ratings[0] == 0.0:
+        assert step_advantages(verdict.step_ratings, "delta").tolist() == [0.0, 0.0]
 
 
 def test_every_scorable_reference_rates_each_step_and_a_spray_rates_every_step_lowest(judge):
