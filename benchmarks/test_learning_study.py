@@ -5,7 +5,7 @@ testbed the missing skill is arithmetic facts, and no few-minute run taught them
 testbed recipe with slips in its pretraining solutions, so a resample often fixes what a sample got wrong) the
 three RL arms of the slips study (``benchmarks/results/testbed/slips/compare``: 300 steps x 8 problems x 8
 samples, lr 3e-5, two-operation chains, 5 seeds) raised the held-out judged process reward on every seed, and
-held-out pass@1 on every seed but two (ExpRL-process, seeds 2 and 3); PPO and REINFORCE on the judged step
+held-out pass@1 on every seed but one (ExpRL-process, seed 2); PPO and REINFORCE on the judged step
 reward (the opt-in arms ``ppo_process``, ``reinforce_process``, same settings, 2 seeds: ``slips/ppo_reinforce``)
 raised the judged reward on both seeds, and pass@1 on both (PPO) or one (REINFORCE); SFT on the references (the
 8 problems of each of the 300 steps) raised both measures on every seed, and so did self-distillation on
@@ -21,7 +21,9 @@ time, so they run only when asked for::
 
 and are skipped (with that reason shown) everywhere else, CI included. Runs of 2026-12-07 (one CPU thread, the
 model cached): sparse GRPO 477 s, ExpRL-outcome 496 s, ExpRL-process 580 s, PPO 813 s, REINFORCE 642 s, SFT 519 s,
-self-distillation 619 s, each reproducing its study run's seed-0 numbers.
+self-distillation 619 s, each reproducing its study run's seed-0 numbers. ExpRL-process ran with judge
+``reference-4``; it was not rerun as this test with ``reference-5``, whose study run of seed 0 (what the test
+repeats) raised the judged reward by 0.059, above its margin of 0.014.
 """
 
 from __future__ import annotations
@@ -72,8 +74,9 @@ GAINS = {
         "pass@1": (0.0216, 0.0129, 0.0259, 0.0151, 0.0129),
         "judged_process_reward": (0.0765, 0.0700, 0.1228, 0.0722, 0.0657),
     },
-    # pass@1 rose on seeds 0, 1 and 4 only (+0.0129, +0.0453, -0.0043, -0.0086, +0.0280): no margin to assert
-    "exprl_process": {"judged_process_reward": (0.0733, 0.1002, 0.1024, 0.0690, 0.0808)},
+    # Judge reference-5 (slips/compare; reference-4's are in slips/compare_reference4). pass@1 rose on every seed but
+    # seed 2 (+0.0065, +0.0216, -0.0043, +0.0043, +0.0086): no margin to assert
+    "exprl_process": {"judged_process_reward": (0.0593, 0.0808, 0.1013, 0.0668, 0.0550)},
     # Seeds 0-1 only (benchmarks/results/testbed/slips/ppo_reinforce); REINFORCE's pass@1: -0.0022, +0.0323
     "ppo_process": {"pass@1": (0.0194, 0.0216), "judged_process_reward": (0.0851, 0.1056)},
     "reinforce_process": {"judged_process_reward": (0.0690, 0.0905)},
