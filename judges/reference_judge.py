@@ -368,9 +368,11 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
     - 2 (irrelevant): it states nothing this judge can read (prose, setting up, restating the question).
 
     Unlike the cumulative ``step_scores``, a step is rated on its own: a step after an error can rate high again,
-    as the authors' judge rates each step without the ones before it. Two departures, deliberate, both look at
-    earlier steps: a checkpoint counts as new once (repeating it in every step is not paid as establishing it
-    every time), and results of earlier sound steps count as known numbers.
+    as the authors' judge rates each step without the ones before it. Three departures, deliberate, look beyond
+    the step: a checkpoint counts as new once (repeating it in every step is not paid as establishing it every
+    time), results of earlier sound steps count as known numbers, and whether the final answer is wrong decides
+    between 4 and 1 for arithmetic off the reference's path (the authors' LLM sees the reference beside the step and
+    can tell a misquote from another route; these rules cannot without the answer).
     """
     checkpoints = [c.number for c in rubric.intermediate if c.number is not None]
     known = {_key(v) for v in (*rubric.givens, *checkpoints)}
