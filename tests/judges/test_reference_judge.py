@@ -172,6 +172,7 @@ def test_arithmetic_that_heads_away_from_the_reference_and_ends_wrong_misleads(j
     problem = next(p for p in load_arith(size=200, seed=0, n_ops=1, max_operand=9) if "6 * 5" in p.question)
     verdict = judge.score_batch([JudgeItem(problem, response, "process")])[0]
     assert verdict.step_ratings == ratings
+    assert verdict.first_error_step == (None if ratings[-1] == 1.0 else 1)  # the rule moves ratings, not the error
     if ratings[0] == 0.0:
         assert step_advantages(verdict.step_ratings, "delta").tolist() == [0.0, 0.0]
 
