@@ -383,9 +383,9 @@ def _step_ratings(claims: Sequence[StepClaims], rubric: Rubric, final: Final, an
         new = {i for i, number in enumerate(checkpoints) if i not in seen and any(same(number, v) for v in step.values)}
         computes = step.derivations or any(claim.source == "computed" for claim in step.results)
         grounded = bool(computes) and _from_known([_key(v) for v, _ in step.operands], known)
-        on_path = {i for i, number in enumerate(rubric.path) if i not in computed and _computes(step, number)}
-        on_path = on_path if grounded else set()  # a path value computed from numbers from nowhere is not a move
         values = _computed_values(step)
+        on_path = {i for i, p in enumerate(rubric.path) if i not in computed and any(same(p, v) for v in values)}
+        on_path = on_path if grounded else set()  # a path value computed from numbers from nowhere is not a move
         heads_away = final.correct is False and values and not any(same(v, p) for v in values for p in rubric.path)
         if step.false or final.error == k or heads_away:
             rating = CONTRADICTS
@@ -410,11 +410,6 @@ def _computed_values(step: StepClaims) -> tuple[float, ...]:
     """What the step computes: its equations' outputs and its computed results, not values merely stated."""
     outputs = tuple(v for derivation in step.derivations for v in derivation.outputs)
     return outputs + tuple(claim.value for claim in step.results if claim.source == "computed")
-
-
-def _computes(step: StepClaims, number: float) -> bool:
-    """Whether the step computes ``number`` (see :func:`_computed_values`)."""
-    return any(same(number, v) for v in _computed_values(step))
 
 
 def _final_candidates(claims: Sequence[StepClaims], rubric: Rubric) -> list[tuple[int, float]]:
