@@ -63,6 +63,15 @@ class CorruptedJudge:
     against a wrong reference; declares what the wrapped judge declares."""
 
     name = "corrupted"
+    version = "corrupted-1"
+
+    @classmethod
+    def scoring_version(cls, judge: str = "reference", judge_kwargs: dict[str, Any] | None = None, **_: Any) -> str:
+        """Its own version and the wrapped judge's: a change to either changes the scores."""
+        from judges.registry import judge_version
+
+        inner = judge_version(judge, judge_kwargs)
+        return f"{cls.version}/{inner}" if inner else cls.version
 
     def __init__(
         self,

@@ -126,6 +126,11 @@ class LLMJudge:
     kinds = ("sparse", "outcome", "process")
     step_values = ("ratings",)
 
+    @staticmethod
+    def scoring_version(protocol: str = "paper", **_: Any) -> str:
+        """The version of the protocol's prompts (a changed prompt changes the scores); the model is an option."""
+        return PAPER_PROMPT_VERSION if protocol == "paper" else PROMPT_VERSION
+
     def __init__(
         self,
         base_url: str | Sequence[str] | None = None,
@@ -408,7 +413,7 @@ class LLMJudge:
         return texts  # type: ignore[return-value]
 
     def _key(self, messages: list) -> str:
-        version = PAPER_PROMPT_VERSION if self.protocol == "paper" else PROMPT_VERSION
+        version = self.scoring_version(self.protocol)
         payload = json.dumps([version, self.model, messages, attrs.asdict(self.sampling)], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 

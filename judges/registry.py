@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from judges.protocol import Judge
@@ -108,6 +108,28 @@ def make_judge(spec: str | Judge, **kwargs: Any) -> Judge:
             raise TypeError(f"judge {spec!r} is an instance; options {sorted(kwargs)} cannot be applied to it")
         return _checked(target, spec)
     return _checked(target(**kwargs), spec)
+
+
+def judge_version(spec: str, options: Mapping[str, Any] | None = None) -> str | None:
+    """The version of its scoring that a registered or ``"module:attr"`` judge declares for these options, found
+    without building it: its ``scoring_version(**options)`` where the version depends on the options (the llm
+    judge's prompts, a wrapped judge's), else its ``version`` string; None when it declares none.
+
+    Why: a run records it, so that runs scored by a changed judge are never resumed or reused as if they were the
+    same experiment (``agents.compare.run``).
+    """
+    if spec in _FACTORIES:
+        factory = _FACTORIES[spec]
+        target = _import(factory) if isinstance(factory, str) else factory
+    elif ":" in spec:
+        target = _checked_target(_import(spec), spec)  # as make_judge checks it: nothing else is looked at
+    else:
+        raise ValueError(f"unknown judge {spec!r}; registered judges: {judge_names()} (or give 'module:attr')")
+    scoring_version = getattr(target, "scoring_version", None)
+    if callable(scoring_version):
+        return scoring_version(**dict(options or {}))
+    version = getattr(target, "version", None)
+    return version if isinstance(version, str) else None
 
 
 def _is_judge_instance(target: Any) -> bool:

@@ -206,7 +206,7 @@ SETTINGS = (
 
 def settings_table(records: Sequence[dict]) -> str:
     """Each (stage, arm)'s training settings as its first seed's run recorded them ("–": not a setting of that
-    agent); the judge's options, when given, follow its name."""
+    agent); the judge's version (where the run recorded one) and options, when given, follow its name."""
     seen, body = set(), []
     for record in records:
         if record["kind"] != "train" or (record["stage"], record["arm"]) in seen:
@@ -221,6 +221,7 @@ def settings_table(records: Sequence[dict]) -> str:
             if field == "judge" and value is not None:
                 options = (config["train"].get("env_options") or {}).get("judge_kwargs") or {}
                 shown_options = {k: v for k, v in options.items() if k != "base_url"}  # the server is not a setting
+                value = f"{value} ({config['judge_version']})" if config.get("judge_version") else value
                 value = f"{value} {json.dumps(shown_options)}" if shown_options else value
             cells.append("–" if value is None else shown(value))
         body.append([str(record["stage"]), record["arm"], config["train"]["agent"], *cells])

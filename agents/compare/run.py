@@ -23,6 +23,7 @@ import attrs
 from agents.compare.plan import KS, STAGE2_SEED_OFFSET, CompareConfig, Job, arm_settings, plan_jobs
 from agents.compare.report import write_outputs
 from agents.presets import train_problem_count
+from judges.registry import judge_version
 from judges.reporting import json_number, mean_of
 
 GITIGNORE = (
@@ -30,6 +31,10 @@ GITIGNORE = (
     "model/\ncheckpoints/\ntensorboard/\n*.partial\n"
 )
 """The output folder's .gitignore (the default folder is inside the repository, and results get committed)."""
+
+
+EVAL_JUDGE = "reference"
+"""The judge of every evaluation's judged measure (the offline one, whatever pays the arms)."""
 
 
 class SettingsMismatch(ValueError):
@@ -96,15 +101,26 @@ def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str, 
     neutral = (RESULT_NEUTRAL["config"] - {"steps"}) | {"model"}
     settings = {k: v for k, v in attrs.asdict(train).items() if k not in neutral}
     identity = {"base_model": config.model, "start": start, "train": settings, "agent": attrs.asdict(agent_config)}
+    version = judge_version(train.judge, (train.env_options or {}).get("judge_kwargs"))
+    if version:  # a changed judge is another experiment
+        identity["judge_version"] = version
     if config.preset:
         identity["preset"] = {"name": config.preset, "overrides": [attrs.asdict(o) for o in overrides]}
     return identity
 
 
+def same_settings(recorded: dict, identity: dict) -> bool:
+    """Whether a recorded run or evaluation has these settings. A record written before runs recorded their judge's
+    version (2026-12-08) has none: it is compared on the rest, since its judge version cannot be known."""
+    if "judge_version" not in recorded:
+        identity = {key: value for key, value in identity.items() if key != "judge_version"}
+    return recorded == identity
+
+
 def _check_same_settings(folder: Path, identity: dict) -> None:
     """A folder holding a run started with other settings is an error: resuming it would mix two experiments."""
     started = _read_json(folder / "run.json")
-    if started is not None and started != identity:
+    if started is not None and not same_settings(started, identity):
         raise SettingsMismatch(
             f"{folder} holds a run started with other settings "
             f"({'; '.join(differences(started, identity))}); use another --output-dir, or "
@@ -191,6 +207,7 @@ def _eval_identity(config: CompareConfig, job: Job) -> dict:
         "max_new_tokens": config.eval_sampling[0],
         "temperature": config.eval_sampling[1],
         "seed": job.seed,
+        "judge_version": judge_version(EVAL_JUDGE),  # the judged measure's judge
     }
 
 
@@ -206,7 +223,7 @@ def eval_job(config: CompareConfig, job: Job, root: Path) -> bool:
     folder = root / job.folder
     identity = _eval_identity(config, job)
     previous = _read_json(folder / "eval.json")
-    if previous is not None and previous["config"] == identity:
+    if previous is not None and same_settings(previous["config"], identity):
         return False
     model = config.model if job.stage == 0 else str(root / identity["model"])
     policy = Policy.from_pretrained(model, device=config.device)
@@ -223,6 +240,7 @@ def eval_job(config: CompareConfig, job: Job, root: Path) -> bool:
         batch=config.eval_batch,
         sampling=sampling_config,
         seed=job.seed,
+        judge=EVAL_JUDGE,
     )
     folder.mkdir(parents=True, exist_ok=True)
     _write_json(

@@ -26,6 +26,7 @@ from agents.compare import (
     train_job,
 )
 from agents.trainer import is_operational
+from judges.reference_judge import ReferenceJudge
 from judges.reporting import Summary
 
 # --- pure functions, hand-computed -----------------------------------------------------------------------
@@ -432,6 +433,21 @@ def test_compare_end_to_end_then_resumes_without_work(tmp_path, capsys):
     changed = [*TINY[: TINY.index("--steps")], "--steps", "2", *TINY[TINY.index("--steps") + 2 :]]
     assert main(["compare", *changed, "--output-dir", str(out)]) == 2
     assert "train.steps: 1 -> 2" in capsys.readouterr().err
+
+    # The judge's version is part of a run's identity: runs scored by a changed judge are another experiment. A run
+    # recorded before versions were (it has none) is checked on the rest.
+    versions = [r["config"].get("judge_version") for r in trains]
+    assert versions == [ReferenceJudge.version, ReferenceJudge.version, None, None]  # the answer judge declares none
+    assert {r["config"]["judge_version"] for r in records if r["kind"] == "eval"} == {ReferenceJudge.version}
+    assert f"| reference ({ReferenceJudge.version}) |" in table
+    run_json = out / "stage1/exprl_process/seed-0/run.json"
+    started = json.loads(run_json.read_text())
+    run_json.write_text(json.dumps({**started, "judge_version": "reference-0"}))
+    assert main(["compare", *TINY, "--output-dir", str(out)]) == 2
+    assert f"judge_version: 'reference-0' -> '{ReferenceJudge.version}'" in capsys.readouterr().err
+    run_json.write_text(json.dumps({k: v for k, v in started.items() if k != "judge_version"}))
+    assert main(["compare", *TINY, "--output-dir", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["skipped_train"] == 4
 
 
 def test_two_workers_run_the_same_jobs_with_the_same_results(tmp_path, capsys):

@@ -122,3 +122,24 @@ def test_a_registered_factory_is_trusted_without_the_mark():
 def test_malformed_and_missing_specs(spec, message):
     with pytest.raises(ValueError, match=message):
         make_judge(spec)
+
+
+def test_judge_versions_are_read_without_building_the_judge(user_module, monkeypatch):
+    """A run records its judge's version so that a changed judge is never mixed with the old; reading it builds
+    nothing (the llm judge needs a server, the corrupted judge wraps another) and calls nothing that is not a judge."""
+    from judges.llm_judge import PAPER_PROMPT_VERSION, PROMPT_VERSION
+    from judges.reference_judge import VERSION
+    from judges.registry import judge_version
+
+    assert judge_version("reference") == VERSION
+    assert judge_version("answer") is None  # declares none: nothing to record
+    assert judge_version("llm", {"model": "m", "protocol": "paper"}) == PAPER_PROMPT_VERSION
+    assert judge_version("llm", {"protocol": "batched"}) == PROMPT_VERSION
+    assert judge_version("corrupted", {"flip_rate": 0.2}) == f"corrupted-1/{VERSION}"  # its own and the wrapped one's
+    assert judge_version("corrupted", {"judge": "answer"}) == "corrupted-1"
+    user_module.MyJudge.version = "mine-2"
+    assert judge_version("user_judges:MyJudge") == "mine-2"
+    with pytest.raises(TypeError, match="not a judge"):
+        judge_version("user_judges:NotAJudge")
+    with pytest.raises(ValueError, match="unknown judge 'nope'"):
+        judge_version("nope")
