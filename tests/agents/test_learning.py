@@ -38,8 +38,8 @@ lr 1e-3 raised its held-out reverse KL; PPO fell (one seed).
 collapses held-out pass@1: 0.272 -> 0.047, where the right sign keeps 0.269). **Not in CI**: "rises by a margin"
 for the RL agents. None rose on this testbed at a CI budget; on ``testbed-slips`` GRPO (sparse, outcome, process)
 does rise, in 10-15 minutes per arm: ``benchmarks/test_learning_study.py`` asserts it when run with
-``EXPRL_STUDY=1``, and for PPO and REINFORCE too. Self-distillation has no rising test yet (open, issue 17);
-``benchmarks/learning_margins.py`` holds their arms.
+``EXPRL_STUDY=1``, and for PPO, REINFORCE, SFT and self-distillation (on ``testbed-slips-teacher``) too;
+``benchmarks/learning_margins.py`` holds the CI arms.
 
 **Budget**: the build is 1000 optimizer steps of a 0.3M-parameter model; each learning run is 20-30 steps plus two
 held-out evaluations, 5-25 s of one CPU thread.
