@@ -116,7 +116,7 @@ ARMS = {
     for arm in (
         Arm("grpo_process", "grpo", "judged_process_reward", agent_options={"lr": 3e-4}),
         Arm("grpo_process_flipped", "grpo", "judged_process_reward", agent_options={"lr": 3e-4}, flip_advantage=True),
-        Arm("grpo_sparse", "grpo", "pass@1", reward="sparse", steps=30, agent_options={"lr": 1e-4}),
+        Arm("grpo_sparse", "grpo", "pass@1", reward="sparse", steps=60, agent_options={"lr": 1e-4}),
         Arm(
             "grpo_sparse_flipped",
             "grpo",
@@ -127,7 +127,9 @@ ARMS = {
             flip_advantage=True,
         ),
         Arm("ppo", "ppo", "judged_process_reward", agent_options={"lr": 3e-4, "value_lr": 1e-3}),
+        Arm("ppo_sparse", "ppo", "pass@1", reward="sparse", steps=60, agent_options={"lr": 1e-4, "value_lr": 1e-3}),
         Arm("reinforce", "reinforce", "judged_process_reward", agent_options={"lr": 3e-4}),
+        Arm("reinforce_sparse", "reinforce", "pass@1", reward="sparse", steps=60, agent_options={"lr": 1e-4}),
         Arm("sft", "sft", "reference_logp", agent_options={"lr": 1e-4}),
         Arm("self_distill", "self_distill", "minus_reverse_kl", agent_options={"lr": 1e-3}),
     )
@@ -298,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             "gain_std": statistics.stdev(gains) if len(gains) > 1 else 0.0,
             "gain_min": min(gains),
             "gain_max": max(gains),
-            "margin": None if arm.flip_advantage else margin_rule(gains, noise[arm.measure]["std"]),
+            "margin": None if arm.flip_advantage else margin_rule(gains, noise[arm.measure]["std"], grid=0.001),
         }
         print(json.dumps({name: {k: v for k, v in arms[name].items() if k != "arm"}}), flush=True)
     result = {
@@ -324,7 +326,7 @@ def markdown(result: dict) -> str:
         f"CI testbed {result['testbed']['fingerprint']}, built in {result['testbed']['build_seconds']} s; "
         f"held-out: the test split of {ENV} {ENV_OPTIONS}, {EVAL_SAMPLES} samples per problem at temperature "
         f"{TEMPERATURE}, evaluation seed {EVAL_SEED}. Margin = max(min gain - 3 x evaluation std, min gain / 4), "
-        "rounded down to 0.01 (benchmarks/learning_margins.py).",
+        "rounded down to 0.001 (benchmarks/learning_margins.py).",
         "",
         "| arm | measure | before | after per seed | gain mean ± std (min) | evaluation std | margin |",
         "|---|---|---|---|---|---|---|",
@@ -332,7 +334,7 @@ def markdown(result: dict) -> str:
     for name, arm in result["arms"].items():
         measure_name = arm["arm"]["measure"]
         after = " / ".join(f"{r['after']:.3f}" for r in arm["runs"])
-        margin = "(negative control)" if arm["margin"] is None else f"{arm['margin']:.2f}"
+        margin = "(negative control)" if arm["margin"] is None else f"{arm['margin']:.3f}"
         lines.append(
             f"| {name} | {measure_name} | {arm['runs'][0]['before']:.3f} | {after} | {arm['gain_mean']:+.3f} ± "
             f"{arm['gain_std']:.3f} ({arm['gain_min']:+.3f}) | {result['evaluation_noise'][measure_name]['std']:.3f} "

@@ -26,23 +26,28 @@ test split (91 problems) mixes facts seen and unseen in pretraining: base pass@1
 reward 0.23. At one operation the environment's train and test splits share almost every question (80 of 81 at
 ``max_operand`` 9): "held-out" means the test split's problems, not unseen questions.
 
-**What was measured** (``benchmarks/results/learning_margins.md``; 20-30 steps of 4 problems x 8 samples, held-out
+**What was measured** (``benchmarks/results/learning_margins.md``: 20-30 steps of 4 problems x 8 samples, held-out
 91 problems x 4 samples): SFT at lr 1e-4 raised the held-out likelihood of references on every seed measured; no RL
-agent raised held-out success within a CI budget (GRPO sparse at lr 3e-4 over 5 seeds: -0.035 ± 0.046), higher
-rates (1e-3) collapse every GRPO variant, and GRPO with process rewards under the default DeltaNorm *penalises* a
-correct one-operation answer (the judge rates the correct step 0.75 and the final-answer step 1.0, so the step holding
-the result gets -0.25; judge ``reference-3``: since ``reference-4`` both steps rate 1.0). Self-distillation at
-lr 1e-3 raised its held-out reverse KL; PPO fell (one seed).
+agent raised held-out success in 20-30 steps (GRPO sparse at lr 3e-4 over 5 seeds: -0.035 ± 0.046), and higher rates
+(1e-3) collapse every GRPO variant. At **60 steps of lr 1e-4** on the sparse reward (``learning_margins_sparse/``,
+seeds 0-4) GRPO raised held-out pass@1 on every seed (+0.041 .. +0.071), and so did REINFORCE (+0.022 .. +0.080);
+PPO rose on 4 of 5 (-0.008 .. +0.085, in 37-41 s of training per run against 21-25 s). On the judged process reward
+GRPO with the authors' DeltaNorm *falls* (lr 1e-4 and 3e-4, judge ``reference-5``): on one-operation chains it pays
+a right solution 0 on every step and a wrong response's first step r_1 - r_K, as on ``testbed-slips``
+(``slips/ops1``). Self-distillation's teacher here was never pretrained to read a shown reference, and its measure
+fell at every rate tried. On the judged process reward (30 steps, lr 1e-4) PPO fell (-0.107 .. -0.003) and REINFORCE
+moved by about nothing (-0.025 .. +0.050).
 
-**So, in CI**: SFT rising by a margin, and GRPO's sign guarded by its negated-advantage control (a sign error
-collapses held-out pass@1: 0.272 -> 0.047, where the right sign keeps 0.269). **Not in CI**: "rises by a margin"
-for the RL agents. None rose on this testbed at a CI budget; on ``testbed-slips`` GRPO (sparse, outcome, process)
-does rise, in 10-15 minutes per arm: ``benchmarks/test_learning_study.py`` asserts it when run with
-``EXPRL_STUDY=1``, and for PPO, REINFORCE, SFT and self-distillation (on ``testbed-slips-teacher``) too;
-``benchmarks/learning_margins.py`` holds the CI arms.
+**So, in CI**: SFT, GRPO and REINFORCE each rising by a margin (GRPO and REINFORCE on the sparse reward, their
+measure held-out pass@1), and GRPO's sign guarded by its negated-advantage control too (a sign error collapses
+held-out pass@1: 0.272 -> 0.047 in 30 steps). **Not in CI**: PPO (it fell on one seed of five, and its value head
+nearly doubles the time), GRPO with process rewards and self-distillation (their measures do not rise on this
+testbed, above). On ``testbed-slips`` GRPO (sparse, outcome, process), PPO and REINFORCE on the judged step reward,
+SFT and self-distillation (on ``testbed-slips-teacher``) do rise, in 8-14 minutes per arm:
+``benchmarks/test_learning_study.py`` asserts it when run with ``EXPRL_STUDY=1``.
 
-**Budget**: the build is 1000 optimizer steps of a 0.3M-parameter model; each learning run is 20-30 steps plus two
-held-out evaluations, 5-25 s of one CPU thread.
+**Budget**: the build is 1000 optimizer steps of a 0.3M-parameter model; each learning run is 20-60 steps plus two
+held-out evaluations, 10-35 s of one CPU thread.
 """
 
 from __future__ import annotations
@@ -50,17 +55,26 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.learning_margins import ARMS, CI_TESTBED, learning_run
+from benchmarks.learning_margins import ARMS, CI_TESTBED, learning_run, margin_rule
 
 SFT_MARGIN = 0.0003
 """A quarter of the smallest SFT gain measured over seeds 1-4 (+0.00134 .. +0.00486 nats per token); no sampling
 noise in the measure, so no noise term."""
 EVAL_STD = 0.023
 """Binomial std of held-out pass@1 on 91 problems x 4 samples at p = 0.27: sqrt(0.27 x 0.73 / 364)."""
-GRPO_TOLERANCE = 3 * EVAL_STD
-"""How far GRPO's held-out pass@1 may fall before the test calls it unlearning: three evaluation deviations."""
 FLIP_DROP = 0.1
 """What the sign-flipped control must lose (it lost 0.225 at seed 0): more than four evaluation deviations."""
+RISING_GAINS = {
+    "grpo_sparse": (0.0412, 0.0714, 0.0687, 0.0604, 0.0714),
+    "reinforce_sparse": (0.0440, 0.0687, 0.0714, 0.0220, 0.0797),
+}
+"""Held-out pass@1 gains of seeds 0-4 (``benchmarks/results/learning_margins_sparse/``); the tests train seed 0."""
+
+
+def rising_margin(arm: str) -> float:
+    """The margin by :func:`benchmarks.learning_margins.margin_rule`: the smallest gain less three evaluation
+    deviations is below 0 here, so a quarter of the smallest gain (GRPO 0.010, REINFORCE 0.005)."""
+    return margin_rule(RISING_GAINS[arm], EVAL_STD, grid=0.001)
 
 
 @pytest.fixture(scope="session")
@@ -86,18 +100,26 @@ def test_sft_raises_the_held_out_likelihood_of_references(ci_testbed):
     assert run["gain"] >= SFT_MARGIN, run
 
 
-def test_grpo_keeps_held_out_success_and_its_sign_flipped_control_loses_it(ci_testbed):
+def test_grpo_raises_held_out_success_and_its_sign_flipped_control_loses_it(ci_testbed):
     """GRPO on the sparse reward against its negative control with negated advantages, same seed and settings.
 
-    Measured (lr 1e-4, 30 steps of 4 problems x 8): GRPO moves held-out pass@1 by about nothing in a CI budget
-    (0.272 -> 0.269 at seed 0), while the sign-flipped control collapses it (0.272 -> 0.047): a sign error in an
-    advantage, which no other test catches, fails here. Asserted: GRPO ends within ``GRPO_TOLERANCE`` of the start,
-    the flipped control falls by more than ``FLIP_DROP``, and the two are at least ``FLIP_DROP`` apart.
+    Measured (lr 1e-4, 4 problems x 8 per step): 60 steps raise held-out pass@1 on seeds 0-4 (seed 0: 0.272 ->
+    0.313), 30 steps with negated advantages collapse it (0.272 -> 0.047): a sign error in an advantage, which no
+    other test catches, fails here, and so does an update that stops learning. Asserted: GRPO rises by its margin,
+    the flipped control falls by more than ``FLIP_DROP``, and the two end at least ``FLIP_DROP`` apart.
     """
     kept = learning_run(ci_testbed, ARMS["grpo_sparse"], seed=0)
     flipped = learning_run(ci_testbed, ARMS["grpo_sparse_flipped"], seed=0)
     print(kept, flipped)
     assert kept["before"] == flipped["before"]  # the same held-out problems and evaluation seed
-    assert kept["gain"] >= -GRPO_TOLERANCE, kept
+    assert kept["gain"] >= rising_margin("grpo_sparse"), kept
     assert flipped["gain"] <= -FLIP_DROP, flipped
     assert kept["after"] - flipped["after"] >= FLIP_DROP, (kept, flipped)
+
+
+def test_reinforce_raises_held_out_success(ci_testbed):
+    """REINFORCE on the sparse reward (60 steps, lr 1e-4): held-out pass@1 rose on seeds 0-4 (seed 0: 0.272 ->
+    0.316); asserted: seed 0 rises by its margin."""
+    run = learning_run(ci_testbed, ARMS["reinforce_sparse"], seed=0)
+    print(run)
+    assert run["gain"] >= rising_margin("reinforce_sparse"), run
