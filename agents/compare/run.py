@@ -111,7 +111,7 @@ def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str, 
 
 def same_settings(recorded: dict, identity: dict) -> bool:
     """Whether a recorded run or evaluation has these settings. A record written before runs recorded their judge's
-    version (2026-12-08) has none: it is compared on the rest, since its judge version cannot be known."""
+    version (2026-12-07) has none: it is compared on the rest, since its judge version cannot be known."""
     if "judge_version" not in recorded:
         identity = {key: value for key, value in identity.items() if key != "judge_version"}
     return recorded == identity
