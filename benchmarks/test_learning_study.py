@@ -1,18 +1,18 @@
 """Study-scale learning tests (issue 17): each agent raises held-out success on the slips testbeds; too long for CI.
 
-CI's learning tests (``tests/agents/test_learning.py``) could not ask an RL agent to *raise* anything: on the CI
-testbed the missing skill is arithmetic facts, and no few-minute run taught them. On ``testbed-slips`` (the
-testbed recipe with slips in its pretraining solutions, so a resample often fixes what a sample got wrong) the
-three RL arms of the slips study (``benchmarks/results/testbed/slips/compare``: 300 steps x 8 problems x 8
-samples, lr 3e-5, two-operation chains, 5 seeds) raised the held-out judged process reward on every seed, and
-held-out pass@1 on every seed but one (ExpRL-process, seed 2); PPO and REINFORCE on the judged step
-reward (the opt-in arms ``ppo_process``, ``reinforce_process``, same settings, 2 seeds: ``slips/ppo_reinforce``)
-raised the judged reward on both seeds, and pass@1 on both (PPO) or one (REINFORCE); SFT on the references (the
-8 problems of each of the 300 steps) raised both measures on every seed, and so did self-distillation on
-``testbed-slips-teacher`` (the same recipe, a quarter of it pretrained to follow a solution shown in the
-teacher's prompt: ``slips_teacher/compare``). Each test here reruns seed 0 of one arm
-with the study's settings through ``exprl compare`` and asserts that each measure that rose on every seed rises
-again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
+CI's learning tests (``tests/agents/test_learning.py``) ask sparse GRPO and REINFORCE to raise held-out pass@1 on
+the CI testbed's one-operation chains, and SFT its references' likelihood; GRPO on the judged step reward and
+self-distillation lower theirs there, and PPO rose on 4 of 5 seeds only. On ``testbed-slips`` (the testbed recipe
+with slips in its pretraining solutions, so a resample often fixes what a sample got wrong) the three RL arms of the
+slips study (``benchmarks/results/testbed/slips/compare``: 300 steps x 8 problems x 8 samples, lr 3e-5,
+two-operation chains, 5 seeds) raised the held-out judged process reward on every seed, and held-out pass@1 on every
+seed but one (ExpRL-process, seed 2); PPO and REINFORCE on the judged step reward (the opt-in arms ``ppo_process``,
+``reinforce_process``, same settings, 2 seeds: ``slips/ppo_reinforce``) raised the judged reward on both seeds, and
+pass@1 on both (PPO) or one (REINFORCE); SFT on the references (the 8 problems of each of the 300 steps) raised both
+measures on every seed, and so did self-distillation on ``testbed-slips-teacher`` (the same recipe, a quarter of it
+pretrained to follow a solution shown in the teacher's prompt: ``slips_teacher/compare``). Each test here reruns
+seed 0 of one arm with the study's settings through ``exprl compare`` and asserts that each measure that rose on
+every seed rises again, by the margin :func:`benchmarks.learning_margins.margin_rule` gives from the study's seeds.
 
 They take 8-14 minutes each on one CPU thread, plus the testbed's build (11-15 minutes, cached) the first
 time, so they run only when asked for::
