@@ -124,7 +124,7 @@ def test_malformed_and_missing_specs(spec, message):
         make_judge(spec)
 
 
-def test_judge_versions_are_read_without_building_the_judge(user_module, monkeypatch):
+def test_judge_versions_are_read_without_building_the_judge(user_module):
     """A run records its judge's version so that a changed judge is never mixed with the old; reading it builds
     nothing (the llm judge needs a server, the corrupted judge wraps another) and calls nothing that is not a judge."""
     from judges.llm_judge import PAPER_PROMPT_VERSION, PROMPT_VERSION
