@@ -90,19 +90,24 @@ def _checked_target(target: Any, spec: str) -> Any:
     )
 
 
+def _target(spec: str) -> Any:
+    """What a judge name or ``"module:attr"`` spec names (a registered factory is trusted; a path is checked by
+    :func:`_checked_target` first), nothing called yet."""
+    if spec in _FACTORIES:
+        factory = _FACTORIES[spec]
+        return _import(factory) if isinstance(factory, str) else factory
+    if ":" in spec:
+        return _checked_target(_import(spec), spec)
+    raise ValueError(f"unknown judge {spec!r}; registered judges: {judge_names()} (or give 'module:attr')")
+
+
 def make_judge(spec: str | Judge, **kwargs: Any) -> Judge:
     """A judge from a registered name, a ``"module:attr"`` path (see module docstring), or an instance."""
     if not isinstance(spec, str):
         if kwargs:
             raise TypeError("judge options were given together with a judge instance; configure the instance instead")
         return _checked(spec, repr(spec))
-    if spec in _FACTORIES:
-        factory = _FACTORIES[spec]
-        target = _import(factory) if isinstance(factory, str) else factory
-    elif ":" in spec:
-        target = _checked_target(_import(spec), spec)
-    else:
-        raise ValueError(f"unknown judge {spec!r}; registered judges: {judge_names()} (or give 'module:attr')")
+    target = _target(spec)
     if _is_judge_instance(target):
         if kwargs:
             raise TypeError(f"judge {spec!r} is an instance; options {sorted(kwargs)} cannot be applied to it")
@@ -118,13 +123,7 @@ def judge_version(spec: str, options: Mapping[str, Any] | None = None) -> str | 
     Why: a run records it, so that runs scored by a changed judge are never resumed or reused as if they were the
     same experiment (``agents.compare.run``).
     """
-    if spec in _FACTORIES:
-        factory = _FACTORIES[spec]
-        target = _import(factory) if isinstance(factory, str) else factory
-    elif ":" in spec:
-        target = _checked_target(_import(spec), spec)  # as make_judge checks it: nothing else is looked at
-    else:
-        raise ValueError(f"unknown judge {spec!r}; registered judges: {judge_names()} (or give 'module:attr')")
+    target = _target(spec)  # as make_judge checks it: nothing else is looked at
     scoring_version = getattr(target, "scoring_version", None)
     if callable(scoring_version):
         return scoring_version(**dict(options or {}))
