@@ -115,6 +115,13 @@ ARMS = {
     arm.name: arm
     for arm in (
         Arm("grpo_process", "grpo", "judged_process_reward", agent_options={"lr": 3e-4}),
+        Arm(
+            "grpo_process_group",
+            "grpo",
+            "judged_process_reward",
+            steps=60,
+            agent_options={"lr": 1e-4, "process_norm": "group"},
+        ),
         Arm("grpo_process_flipped", "grpo", "judged_process_reward", agent_options={"lr": 3e-4}, flip_advantage=True),
         Arm("grpo_sparse", "grpo", "pass@1", reward="sparse", steps=60, agent_options={"lr": 1e-4}),
         Arm(
