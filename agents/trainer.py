@@ -54,6 +54,7 @@ from agents.policy import Policy, SamplingConfig
 from agents.privileged import references_for_agent
 from agents.protocol import OPTIMIZER_KEY
 from agents.registry import make_agent
+from judges.registry import judge_version
 from judges.reporting import moving_average
 from judges.verdict import Cause
 
@@ -99,12 +100,13 @@ RESULT_NEUTRAL = {
         }
     ),
     "agent_config": frozenset({"micro_batch"}),
+    "judge": frozenset(),
 }
 """Settings a resumed run may change: where and how often it saves, how far it goes (no setting depends on the
 total step count), and where, how precisely and in what pieces it computes (device, precision, sampling backend,
 micro-batch size, gradient checkpointing, sharding: the same experiment, equal up to floating-point order and
 precision), and the held-out evaluation (it samples in a forked random stream, so training draws what it would draw
-without it). Every other setting changes what a step does."""
+without it). Every other setting changes what a step does, and so does the version of the judge's scoring."""
 _log = logging.getLogger("exprl")
 
 
@@ -320,8 +322,14 @@ class MetricsLog:
 
 
 def run_settings(config: TrainConfig, agent_config: Any) -> dict[str, dict]:
-    """A run's settings as its checkpoints and ``train_config.json`` record them (JSON types)."""
-    return json.loads(json.dumps({"config": attrs.asdict(config), "agent_config": attrs.asdict(agent_config)}))
+    """A run's settings as its checkpoints and ``train_config.json`` record them (JSON types), with the version of
+    its judge's scoring where the judge declares one (:func:`judges.registry.judge_version`): a judge whose scoring
+    changed pays other rewards under the same name, so resuming across it would mix two objectives."""
+    version = judge_version(config.judge, (config.env_options or {}).get("judge_kwargs"))
+    judge = {"judge_version": version} if version else {}
+    return json.loads(
+        json.dumps({"config": attrs.asdict(config), "agent_config": attrs.asdict(agent_config), "judge": judge})
+    )
 
 
 BEFORE_ISSUE_13_NORMS = {"delta": "delta_zero", "group": "group_final", "end": "end on cumulative progress (retired)"}
@@ -354,7 +362,8 @@ def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> l
     """One line per setting that differs and changes results (:data:`RESULT_NEUTRAL` ones may differ).
 
     The record is first read in today's meaning (:func:`settings_as_today`); a setting absent from it (written by an
-    older version) is then not compared; the agent's settings are compared only when the agent is the same.
+    older version: the judge's version before 2026-12-08) is then not compared; the agent's settings are compared
+    only when the agent is the same.
     """
     recorded = settings_as_today(recorded)
     found = []

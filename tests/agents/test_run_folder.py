@@ -184,6 +184,26 @@ def test_a_run_recorded_before_issue_13_resumes_only_with_the_settings_it_ran_un
     assert [r["step"] for r in records] == [1, 2]
 
 
+def test_a_run_scored_by_another_version_of_its_judge_is_not_resumed(tmp_path, monkeypatch):
+    """The judge's scoring version is recorded with the settings: a judge changed in between pays other rewards
+    under the same name, so resuming names the change; a record from before versions were recorded resumes."""
+    from tests.conftest import VowelJudge
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(VowelJudge, "version", "vowels-1", raising=False)
+    Trainer(config(run, steps=1, save_every=1)).train()
+    assert json.loads((run / "train_config.json").read_text())["judge"] == {"judge_version": "vowels-1"}
+    monkeypatch.setattr(VowelJudge, "version", "vowels-2")
+    with pytest.raises(ValueError, match="judge_version: 'vowels-1' in the folder, 'vowels-2' now"):
+        Trainer(config(run, steps=2)).train()
+    for path in [run / "train_config.json", *run.glob("checkpoints/*/trainer.json")]:
+        record = json.loads(path.read_text())
+        del record["judge"]  # as written before 2026-12-08
+        path.write_text(json.dumps(record))
+    (run / "checkpoints" / "step-000001" / "manifest.json").unlink()  # its digests would now be wrong
+    assert [r["step"] for r in Trainer(config(run, steps=2)).train()] == [1, 2]
+
+
 def test_a_run_stopped_before_its_first_checkpoint_is_checked_too(tmp_path):
     run = tmp_path / "run"
     Trainer(config(run, steps=1, save_every=0)).train()
