@@ -321,11 +321,16 @@ class MetricsLog:
         self.writer.close()
 
 
+def run_judge_version(config: TrainConfig) -> str | None:
+    """The version of the scoring of the run's judge with the run's judge options (None when it declares none)."""
+    return judge_version(config.judge, (config.env_options or {}).get("judge_kwargs"))
+
+
 def run_settings(config: TrainConfig, agent_config: Any) -> dict[str, dict]:
     """A run's settings as its checkpoints and ``train_config.json`` record them (JSON types), with the version of
-    its judge's scoring where the judge declares one (:func:`judges.registry.judge_version`): a judge whose scoring
-    changed pays other rewards under the same name, so resuming across it would mix two objectives."""
-    version = judge_version(config.judge, (config.env_options or {}).get("judge_kwargs"))
+    its judge's scoring where the judge declares one (:func:`run_judge_version`): a judge whose scoring changed pays
+    other rewards under the same name, so resuming across it would mix two objectives."""
+    version = run_judge_version(config)
     judge = {"judge_version": version} if version else {}
     return json.loads(
         json.dumps({"config": attrs.asdict(config), "agent_config": attrs.asdict(agent_config), "judge": judge})

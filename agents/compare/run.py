@@ -95,13 +95,13 @@ def _train_settings(config: CompareConfig, job: Job, root: Path):
 def _identity(config: CompareConfig, train: Any, agent_config: Any, start: str, overrides: Sequence = ()) -> dict:
     """What makes a run this run: its settings, minus where it lives and the ones that cannot change results; with a
     preset, its name and the preset fields this comparison changed."""
-    from agents.trainer import RESULT_NEUTRAL
+    from agents.trainer import RESULT_NEUTRAL, run_judge_version
 
     # A finished run is not extended, so its length counts; the start is recorded as a label, not a path.
     neutral = (RESULT_NEUTRAL["config"] - {"steps"}) | {"model"}
     settings = {k: v for k, v in attrs.asdict(train).items() if k not in neutral}
     identity = {"base_model": config.model, "start": start, "train": settings, "agent": attrs.asdict(agent_config)}
-    version = judge_version(train.judge, (train.env_options or {}).get("judge_kwargs"))
+    version = run_judge_version(train)
     if version:  # a changed judge is another experiment
         identity["judge_version"] = version
     if config.preset:
